@@ -1,0 +1,30 @@
+# The README's two set-up commands: `make demo` and `make test`. Each creates .venv/ when missing.
+# torch is pinned through constraints.txt: a looser spec would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DATA := data/synthetic
+
+.PHONY: install test lint demo clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/genrebench data synth --out $(DEMO_DATA) --tracks-per-genre 20 --seconds 30
+	$(BIN)/genrebench data inspect $(DEMO_DATA)
+	$(BIN)/genrebench data cache $(DEMO_DATA)
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""genrebench: a reproducible, leak-free benchmark harness for music genre classifiers."""
+
+__version__ = "0.1.0"

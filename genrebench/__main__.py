@@ -1,0 +1,5 @@
+"""`python -m genrebench` runs the CLI."""
+
+from genrebench.cli import main
+
+main()

@@ -1,0 +1,298 @@
+"""The `genrebench` command: parse, call one library function, print; user errors become one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genrebench.errors import UserError
+
+app = typer.Typer(help="Reproducible, leak-free benchmarks for music genre classifiers.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Datasets: generate the synthetic set, inspect a folder, build the feature cache.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": bool(os.environ.get("GENREBENCH_DEBUG"))}
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+    if debug:
+        _state["debug"] = True
+
+
+# ---- data --------------------------------------------------------------------------------------
+
+@data_app.command("synth")
+def data_synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write root/<genre>/*.wav into.")],
+    genres: Annotated[int, typer.Option(help="Number of genres (2-10), GTZAN's names in order.")] = 10,
+    tracks_per_genre: Annotated[int, typer.Option(help="Tracks per genre.")] = 10,
+    seconds: Annotated[float, typer.Option(help="Length of each track in seconds.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Same seed -> byte-identical files.")] = 0,
+    sample_rate: Annotated[int, typer.Option(help="Sample rate of the written WAVs.")] = 22050,
+) -> None:
+    """Write the built-in synthetic genre dataset (deterministic) as a GTZAN-style folder."""
+    from genrebench.data.synth import write_synthetic_dataset
+
+    res = write_synthetic_dataset(out_dir, genres=genres, tracks_per_genre=tracks_per_genre, seconds=seconds,
+                                  seed=seed, sr=sample_rate, progress=True)
+    out.print(f"wrote {res['tracks']} tracks ({len(res['genres'])} genres x {tracks_per_genre}, "
+              f"{seconds:g} s each) to {res['root']}")
+
+
+def _audio_cfg(sample_rate: int, min_seconds: float):
+    from pydantic import ValidationError
+
+    from genrebench.config import AudioConfig
+
+    try:
+        return AudioConfig(sample_rate=sample_rate, min_seconds=min_seconds)
+    except ValidationError as exc:
+        raise UserError(_one_line(exc)) from exc
+
+
+def _one_line(exc) -> str:
+    """First pydantic error as `key: message`."""
+    e = exc.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or "config"
+    return f"{key}: {e['msg']} (got {e.get('input')!r})"
+
+
+@data_app.command("inspect")
+def data_inspect(
+    root: Annotated[Path, typer.Argument(help="Dataset folder (root/<label>/*) or manifest CSV.")],
+    strict: Annotated[bool, typer.Option(help="Exit 2 when any file cannot be used.")] = False,
+    sample_rate: Annotated[int, typer.Option(help="Decode at this rate.")] = 22050,
+    min_seconds: Annotated[float, typer.Option(help="Shorter files are reported as too short.")] = 3.0,
+    workers: Annotated[int, typer.Option(help="Parallel decoders (0 = one per core).")] = 0,
+) -> None:
+    """Tracks per label, durations, sample rates, channels, and every problem file with its reason."""
+    from genrebench.data.inspect import inspect_dataset
+    from genrebench.data.sources import open_source
+
+    tracklist = open_source(root)
+    res = inspect_dataset(tracklist, _audio_cfg(sample_rate, min_seconds), workers or (os.cpu_count() or 1))
+    _print_inspection(res)
+    if strict and res["problems"]:
+        first = res["problems"][0]
+        raise UserError(f"{len(res['problems'])} problem file(s) in {root} (--strict): first is "
+                        f"{first['path']}: {first['reason']} ({first['detail']})")
+
+
+def _print_inspection(res: dict) -> None:
+    table = Table(title=f"dataset {res['root']}")
+    for col in ("label", "files", "usable", "minutes", "mean s", "sample rates", "channels"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, s in res["labels"].items():
+        table.add_row(label, str(s["files"]), str(s["usable"]), f"{s['minutes']:.1f}", f"{s['mean_seconds']:.1f}",
+                      ",".join(map(str, s["sample_rates"])) or "?", ",".join(map(str, s["channels"])) or "?")
+    out.print(table)
+    if res["problems"]:
+        problems = Table(title=f"{len(res['problems'])} problem file(s), skipped by runs (--strict makes them errors)")
+        for col in ("file", "reason", "detail"):
+            problems.add_column(col)
+        for p in res["problems"]:
+            problems.add_row(p["path"], p["reason"], p["detail"])
+        out.print(problems)
+    else:
+        out.print("no problem files")
+    if res["ignored"]:
+        out.print(f"ignored {len(res['ignored'])} non-audio file(s), e.g. {res['ignored'][0]}")
+
+
+@data_app.command("cache")
+def data_cache(
+    source: Annotated[str, typer.Argument(help="Dataset folder, manifest CSV, or 'synthetic'.")] = "synthetic",
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache folder (default $GENREBENCH_CACHE or the "
+                                                        "user cache dir).")] = None,
+    workers: Annotated[int, typer.Option(help="Extraction processes (0 = one per core).")] = 0,
+    strict: Annotated[bool, typer.Option(help="Exit 2 when any file cannot be used.")] = False,
+    n_mels: Annotated[int, typer.Option(help="Mel bands.")] = 128,
+    n_fft: Annotated[int, typer.Option(help="FFT size.")] = 2048,
+    hop_length: Annotated[int, typer.Option(help="Hop in samples.")] = 512,
+    sample_rate: Annotated[int, typer.Option(help="Decode at this rate.")] = 22050,
+    chunk_seconds: Annotated[float, typer.Option(help="Window length for the chunk count.")] = 10.0,
+    overlap: Annotated[float, typer.Option(help="Window overlap for the chunk count.")] = 0.5,
+) -> None:
+    """Decode, check and cache log-mels for a dataset (parallel); a warm cache decodes nothing."""
+    from genrebench.data import prepare_data
+    from genrebench.data.cache import default_cache_dir
+
+    data, feat = _build_data_cfg(source=source, cache_dir=str(cache_dir) if cache_dir else None, workers=workers,
+                                 strict=strict, audio={"sample_rate": sample_rate},
+                                 features={"n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length,
+                                           "chunk_seconds": chunk_seconds, "overlap": overlap})
+    prepared = prepare_data(data, feat)
+    s = prepared.summary()
+    out.print(f"cache {default_cache_dir(data.cache_dir)}: {s['tracks']} usable tracks, {s['skipped']} skipped; "
+              f"decoded {s['decoded']}, reused {s['cached']} ({s['workers']} worker(s))")
+    out.print(f"chunks per split: {s['chunks']}  fingerprint {s['fingerprint']}")
+
+
+def _build_data_cfg(features: dict, audio: dict, **data):
+    from pydantic import ValidationError
+
+    from genrebench.config import AudioConfig, DataConfig, FeatureConfig
+
+    try:
+        return DataConfig(audio=AudioConfig(**audio), **data), FeatureConfig(**features)
+    except ValidationError as exc:
+        raise UserError(_one_line(exc)) from exc
+
+
+# ---- experiments -------------------------------------------------------------------------------
+
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override any config key: dotted.key=value.")]
+TrackingOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default "
+                                                 "$MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")]
+
+
+@app.command("run")
+def run_cmd(
+    experiment: Annotated[str, typer.Argument(help="NAME (experiments/NAME.yaml) or PATH.yaml.")],
+    data: Annotated[str | None, typer.Option(help="Dataset folder, manifest CSV, or 'synthetic'.")] = None,
+    sets: SetOpt = None,
+    epochs: Annotated[int | None, typer.Option(help="Shortcut for --set train.epochs=N.")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Repeat each variant with N consecutive seeds.")] = 1,
+    quick: Annotated[bool, typer.Option(help="The quick profile: tiny features, model and data (see README).")] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
+    cache_dir: Annotated[str | None, typer.Option(help="Feature cache folder.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Feature extraction processes (0 = one per core).")] = None,
+    strict: Annotated[bool, typer.Option(help="Fail (exit 2) on any unusable audio file.")] = False,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Train and test every variant of an experiment; each variant x seed is one MLflow run."""
+    from genrebench.runner import RunOptions, run_experiment
+
+    opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers)
+    rows = run_experiment(experiment, sets or [], quick=quick, epochs=epochs, seeds=seeds, opts=opts,
+                          tracking_uri=tracking_uri, progress=sys.stderr.isatty())
+    _print_runs(rows)
+    out.print("compare runs: genrebench ui   (then open http://127.0.0.1:5000)")
+
+
+def _print_runs(rows: list[dict]) -> None:
+    table = Table(title="runs (test metrics use the best validation checkpoint)")
+    for col in ("variant", "seed", "test track acc", "test chunk acc", "test macro-F1", "best epoch", "run id"):
+        table.add_column(col, justify="left" if col in ("variant", "run id") else "right")
+    for r in rows:
+        table.add_row(r["variant"], str(r["seed"]), f"{r['test_track_acc']:.3f}", f"{r['test_chunk_acc']:.3f}",
+                      f"{r['test_macro_f1']:.3f}", str(int(r["best_epoch"])), r["run_id"])
+    out.print(table)
+    # Plain lines too: a table narrower than a 32-character id would truncate it, and ids get copied into predict.
+    for r in rows:
+        print(f"run id {r['variant']} seed {r['seed']}: {r['run_id']}")
+
+
+@app.command("list")
+def list_cmd(
+    folder: Annotated[Path, typer.Option(help="Folder of experiment files.")] = Path("experiments"),
+) -> None:
+    """Experiments and their variants."""
+    from genrebench.config import load_experiment
+
+    table = Table(title=f"experiments in {folder}/")
+    for col in ("experiment", "variants", "model", "description"):
+        table.add_column(col)
+    for path in sorted(folder.glob("*.yaml")):
+        variants = load_experiment(path)
+        cfg = variants[0].config
+        names = ", ".join(v.name for v in variants) if len(variants) > 1 else "(one)"
+        table.add_row(path.stem, names, cfg.model.name, cfg.description)
+    out.print(table)
+
+
+@app.command("models")
+def models_cmd(
+    pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'vgg*'.")] = "*",
+    n_mels: Annotated[int, typer.Option(help="Input height for the MAC count.")] = 128,
+    frames: Annotated[int, typer.Option(help="Input width (431 = 10 s at 22050 Hz, hop 512).")] = 431,
+) -> None:
+    """Registered models: parameters, forward MACs for one 10 s chunk, description."""
+    from genrebench.models import model_table
+
+    table = Table(title=f"models (MACs for one 1 x {n_mels} x {frames} chunk)")
+    for col in ("name", "params", "GMACs", "description"):
+        table.add_column(col, justify="right" if col in ("params", "GMACs") else "left")
+    for row in model_table(pattern, n_mels=n_mels, frames=frames):
+        table.add_row(row["name"], f"{row['params']:,}", f"{row['macs'] / 1e9:.2f}", row["description"])
+    out.print(table)
+
+
+@app.command("ui")
+def ui_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind; non-loopback exposes your runs.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Start `mlflow ui` on this project's store."""
+    import subprocess
+
+    from genrebench.tracking.mlflow_tracker import redact_uri, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/yellow] binding to {host}: anyone who can reach this port can read your runs")
+    out.print(f"mlflow ui on {redact_uri(uri)} at http://{host}:{port}")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command("predict")
+def predict_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Audio files to classify.")],
+    run: Annotated[str | None, typer.Option("--run", help="MLflow run id whose model to use.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="A model_bundle.pt file instead of a run.")] = None,
+    chunks: Annotated[bool, typer.Option("--chunks", help="Also print the per-chunk timeline.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    top: Annotated[int, typer.Option(help="How many genres to show per file.")] = 3,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Chunk, classify and average: the top genres with probabilities for each file."""
+    import json
+
+    from genrebench.predict import predict_files
+
+    if (run is None) == (model is None):
+        raise UserError("predict needs exactly one of --run RUN_ID or --model PATH")
+    res = predict_files(files, run_id=run, model_path=str(model) if model else None, tracking_uri=tracking_uri,
+                        top_k=top)
+    if as_json:
+        print(json.dumps(res, indent=2, default=float))
+        return
+    for r in res:
+        out.print(f"[bold]{r['file']}[/bold]: " + ", ".join(f"{lab} {p:.2f}" for lab, p in r["top"]), highlight=False)
+        if chunks:
+            for c in r["chunks"]:
+                out.print(f"  {c['start_seconds']:7.2f}-{c['end_seconds']:7.2f} s  {c['label']:<12} {c['prob']:.2f}",
+                          highlight=False)
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit 2; `--debug` re-raises them with a traceback."""
+    warnings.showwarning = _show_warning
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted: the run was ended KILLED")
+        sys.exit(130)
+    except UserError as exc:
+        if _state["debug"] or "--debug" in sys.argv:
+            raise
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)

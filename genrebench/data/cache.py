@@ -1,0 +1,174 @@
+"""Feature cache: one log-mel `.npy` per (audio content, preprocessing parameters), written atomically.
+
+Layout: `<cache>/features/<params-key>/<hh>/<content-hash>.npy` plus a `.json` beside it. The JSON is
+written last and is the commit marker: an entry without it, with a size or checksum that disagrees with
+it, or with an unreadable header is treated as absent and rebuilt (with a warning), so a killed
+extraction or a flipped byte is never read as valid data. Files that cannot be used are cached too (as
+a JSON with their problem), so a second pass decodes no audio at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genrebench.config import AudioConfig, FeatureConfig
+from genrebench.data.audio import AudioProblem, load_checked, probe
+from genrebench.data.features import mel_db
+
+CACHE_VERSION = 1
+_HASH_BLOCK = 1 << 20
+
+
+def default_cache_dir(explicit: str | Path | None = None) -> Path:
+    """`--cache-dir`, else `$GENREBENCH_CACHE`, else the user's cache directory."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get("GENREBENCH_CACHE"):
+        return Path(os.environ["GENREBENCH_CACHE"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("genrebench"))
+
+
+def params_key(audio: AudioConfig, feat: FeatureConfig) -> str:
+    """Digest of every parameter the cached mel depends on (chunking and normalization excluded:
+    they are applied when reading, so chunk-length and normalization ablations share one cache)."""
+    params = {"version": CACHE_VERSION, "sample_rate": audio.sample_rate, "silence_db": audio.silence_db,
+              "n_mels": feat.n_mels, "n_fft": feat.n_fft, "hop_length": feat.hop_length,
+              "fmin": feat.fmin, "fmax": feat.fmax}
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def content_hash(path: Path) -> str:
+    """Digest of a file's bytes: a renamed or copied file hits the same entry, an edited one does not."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached outcome for one file: a mel on disk, or the reason the file is unusable."""
+
+    digest: str
+    npy: Path | None
+    n_samples: int
+    n_frames: int
+    problem: AudioProblem | None
+    info: dict
+
+    def load(self, mmap: bool = True) -> np.ndarray:
+        """The track's mel (n_mels, frames), memory-mapped by default so nothing is copied into RAM."""
+        if self.npy is None:
+            raise ValueError(f"entry {self.digest} has no features ({self.problem})")
+        return np.load(self.npy, mmap_mode="r" if mmap else None)
+
+
+def _atomic_write(target: Path, write) -> None:
+    """Write through a temp file in the same folder then rename, so readers never see half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _file_crc(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+class FeatureCache:
+    """Entries for one set of preprocessing parameters under a cache root."""
+
+    def __init__(self, root: Path | str, audio: AudioConfig, feat: FeatureConfig) -> None:
+        self.root = Path(root)
+        self.audio = audio
+        self.feat = feat
+        self.dir = self.root / "features" / params_key(audio, feat)
+
+    def _paths(self, digest: str) -> tuple[Path, Path]:
+        base = self.dir / digest[:2] / digest
+        return base.with_suffix(".npy"), base.with_suffix(".json")
+
+    def lookup(self, digest: str) -> Entry | None:
+        """A valid entry, or None when absent; a damaged entry is removed with a warning and reported absent."""
+        npy, meta_path = self._paths(digest)
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            return self._validate(digest, meta, npy)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warnings.warn(f"feature cache entry {meta_path} is damaged ({exc}); rebuilding it", stacklevel=2)
+            meta_path.unlink(missing_ok=True)
+            npy.unlink(missing_ok=True)
+            return None
+
+    def _validate(self, digest: str, meta: dict, npy: Path) -> Entry:
+        if meta.get("version") != CACHE_VERSION:
+            raise ValueError(f"version {meta.get('version')} != {CACHE_VERSION}")
+        problem = AudioProblem(**meta["problem"]) if meta["problem"] else None
+        if problem is None:
+            if npy.stat().st_size != meta["npy_bytes"]:
+                raise ValueError(f"size {npy.stat().st_size} != {meta['npy_bytes']} bytes")
+            if _file_crc(npy) != meta["crc32"]:
+                raise ValueError("checksum mismatch")
+            arr = np.load(npy, mmap_mode="r")
+            if list(arr.shape) != meta["shape"] or str(arr.dtype) != "float32":
+                raise ValueError(f"shape {arr.shape} != {meta['shape']}")
+        return Entry(digest=digest, npy=None if problem else npy, n_samples=int(meta["n_samples"]),
+                     n_frames=int(meta["shape"][1]) if meta["shape"] else 0, problem=problem, info=meta["info"])
+
+    def store(self, digest: str, mel: np.ndarray | None, n_samples: int, problem: AudioProblem | None,
+              info: dict) -> Entry:
+        """Write an entry: the `.npy` first, then the `.json` that makes it valid."""
+        npy, meta_path = self._paths(digest)
+        meta = {"version": CACHE_VERSION, "n_samples": int(n_samples), "info": info,
+                "problem": problem.__dict__ if problem else None, "shape": [], "npy_bytes": 0, "crc32": 0}
+        if mel is not None:
+            _atomic_write(npy, lambda fh: np.save(fh, np.ascontiguousarray(mel, dtype=np.float32)))
+            meta.update(shape=list(mel.shape), npy_bytes=npy.stat().st_size, crc32=_file_crc(npy))
+        _atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+        return Entry(digest=digest, npy=npy if mel is not None else None, n_samples=int(n_samples),
+                     n_frames=int(mel.shape[1]) if mel is not None else 0, problem=problem, info=info)
+
+
+def extract_one(path: str, cache_root: str, audio: dict, feat: dict) -> dict:
+    """Worker: the cached entry for one file, decoding it only on a miss. Returns the entry and whether
+    audio was decoded (the count is how tests prove a warm pass decodes nothing)."""
+    cache = FeatureCache(cache_root, AudioConfig(**audio), FeatureConfig(**feat))
+    p = Path(path)
+    try:
+        digest = content_hash(p)
+    except OSError as exc:
+        problem = AudioProblem("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+        return {"entry": Entry("", None, 0, 0, problem, {}), "decoded": False}
+    entry = cache.lookup(digest)
+    if entry is not None:
+        return {"entry": entry, "decoded": False}
+    y, problem = load_checked(p, cache.audio.sample_rate, cache.audio.silence_db)
+    mel = mel_db(y, cache.audio.sample_rate, cache.feat) if problem is None else None
+    info = probe(p)
+    n_samples = 0 if y is None else len(y)
+    return {"entry": cache.store(digest, mel, n_samples, problem, info), "decoded": True}

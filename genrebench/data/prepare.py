@@ -1,0 +1,180 @@
+"""From a data spec to training-ready chunks: source -> checked, cached features -> splits -> chunk index.
+
+`prepare_data` is the one entry point `run`, `study`, `data cache` and the tests share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from genrebench.config import DataConfig, FeatureConfig, SynthConfig
+from genrebench.data.audio import TOO_SHORT
+from genrebench.data.cache import Entry, FeatureCache, default_cache_dir, extract_one
+from genrebench.data.features import ChunkLayout, chunk_layout, min_samples
+from genrebench.data.sources import SPLIT_NAMES, Track, TrackList, open_source
+from genrebench.data.splits import assign_splits, split_counts
+from genrebench.errors import UserError
+
+
+@dataclass
+class PreparedData:
+    """Usable tracks with their cached features, splits and chunk starts; plus what was skipped and why."""
+
+    tracklist: TrackList
+    tracks: list[Track]
+    entries: list[Entry]
+    splits: list[str | None]
+    starts: list[list[int]]
+    layout: ChunkLayout
+    report: list[dict]
+    fingerprint: str
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.tracklist.labels
+
+    def label_index(self, track: Track) -> int:
+        return self.tracklist.labels.index(track.label)
+
+    def track_ids(self, split: str) -> list[int]:
+        """Indices (into `tracks`) of the tracks in one split."""
+        return [i for i, s in enumerate(self.splits) if s == split]
+
+    def chunk_index(self, split: str) -> np.ndarray:
+        """(n_chunks, 2) int64 array of (track index, start frame) for one split, in track order."""
+        rows = [(i, s) for i in self.track_ids(split) for s in self.starts[i]]
+        return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+
+    def summary(self) -> dict:
+        """Counts a user (and a run's tags) want: tracks, chunks and skipped files per split and label."""
+        return {"tracks": len(self.tracks), "skipped": len(self.report), "fingerprint": self.fingerprint,
+                "chunks": {s: int(len(self.chunk_index(s))) for s in SPLIT_NAMES},
+                "per_label": split_counts(self.tracks, self.splits, self.labels), **self.stats}
+
+
+def synthetic_root(cfg: SynthConfig, cache_dir: Path, sample_rate: int) -> Path:
+    """The built-in dataset for these settings, generated on first use and reused afterwards."""
+    from genrebench.data.synth import write_synthetic_dataset
+
+    name = f"g{cfg.genres}-n{cfg.tracks_per_genre}-s{cfg.seconds:g}-seed{cfg.seed}-sr{sample_rate}"
+    root = cache_dir / "synthetic" / name
+    marker = root / ".complete"
+    if not marker.exists():
+        write_synthetic_dataset(root, genres=cfg.genres, tracks_per_genre=cfg.tracks_per_genre,
+                                seconds=cfg.seconds, seed=cfg.seed, sr=sample_rate, progress=True)
+        marker.write_text("ok\n")
+    return root
+
+
+def resolve_source(data: DataConfig, cache_dir: Path) -> TrackList:
+    """`synthetic` -> the built-in set; otherwise a folder or a manifest CSV."""
+    if data.source == "synthetic":
+        return open_source(synthetic_root(data.synthetic, cache_dir, data.audio.sample_rate))
+    return open_source(data.source)
+
+
+def _worker_count(requested: int, jobs: int) -> int:
+    n = requested or (os.cpu_count() or 1)
+    return max(1, min(n, jobs))
+
+
+def extract_features(paths: list[Path], cache: FeatureCache, workers: int = 0, progress: bool = True) -> dict:
+    """Cached entries for `paths` (in order), decoding misses in parallel worker processes."""
+    from rich.progress import Progress
+
+    args = (str(cache.root), cache.audio.model_dump(), cache.feat.model_dump())
+    n_workers = _worker_count(workers, len(paths))
+    results: list[dict] = []
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"features ({n_workers} worker{'s' * (n_workers > 1)})", total=len(paths))
+        if n_workers == 1:
+            for p in paths:
+                results.append(extract_one(str(p), *args))
+                bar.advance(task)
+        else:
+            # forkserver: safe next to torch's threads, unlike fork, and cheaper to start than spawn.
+            with ProcessPoolExecutor(n_workers, mp_context=get_context("forkserver")) as pool:
+                for res in pool.map(extract_one, [str(p) for p in paths], *[[a] * len(paths) for a in args],
+                                    chunksize=max(1, len(paths) // (8 * n_workers))):
+                    results.append(res)
+                    bar.advance(task)
+    decoded = sum(r["decoded"] for r in results)
+    return {"entries": [r["entry"] for r in results], "decoded": decoded, "cached": len(results) - decoded,
+            "workers": n_workers}
+
+
+def _problem_row(tracklist: TrackList, track: Track, reason: str, detail: str) -> dict:
+    return {"path": tracklist.relpath(track), "label": track.label, "reason": reason, "detail": detail}
+
+
+def _fingerprint(tracklist: TrackList, entries: list[Entry]) -> str:
+    """Digest of (relative path, label, content) of every file: same data -> same fingerprint."""
+    h = hashlib.sha256()
+    for track, entry in sorted(zip(tracklist.tracks, entries, strict=True), key=lambda te: tracklist.relpath(te[0])):
+        h.update(f"{tracklist.relpath(track)}\t{track.label}\t{entry.digest}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -> PreparedData:
+    """Resolve, check, cache, split and chunk a dataset; problem files are skipped and reported
+    (or, with `data.strict`, raised as one UserError)."""
+    cache_dir = default_cache_dir(data.cache_dir)
+    tracklist = resolve_source(data, cache_dir)
+    cache = FeatureCache(cache_dir, data.audio, feat)
+    extracted = extract_features([t.path for t in tracklist.tracks], cache, data.workers, progress)
+    layout = chunk_layout(feat, data.audio.sample_rate)
+    shortest = min_samples(data.audio, feat)
+    keep: list[tuple[Track, Entry, list[int]]] = []
+    report: list[dict] = []
+    for track, entry in zip(tracklist.tracks, extracted["entries"], strict=True):
+        if entry.problem is not None:
+            report.append(_problem_row(tracklist, track, entry.problem.reason, entry.problem.detail))
+            continue
+        starts = layout.starts(entry.n_samples, shortest)
+        if not starts:
+            sr = data.audio.sample_rate
+            detail = f"{entry.n_samples / sr:.2f} s is shorter than min_seconds {shortest / sr:g} s"
+            report.append(_problem_row(tracklist, track, TOO_SHORT, detail))
+            continue
+        keep.append((track, entry, starts))
+    _handle_problems(report, tracklist, data.strict)
+    tracks = [k[0] for k in keep]
+    splits = assign_splits(tracklist, tracks, data.split)
+    prepared = PreparedData(tracklist=tracklist, tracks=tracks, entries=[k[1] for k in keep], splits=splits,
+                            starts=[k[2] for k in keep], layout=layout, report=report,
+                            fingerprint=_fingerprint(tracklist, extracted["entries"]),
+                            stats={"decoded": extracted["decoded"], "cached": extracted["cached"],
+                                   "workers": extracted["workers"]})
+    _check_splits(prepared)
+    return prepared
+
+
+def _handle_problems(report: list[dict], tracklist: TrackList, strict: bool) -> None:
+    if not report:
+        return
+    first = report[0]
+    if strict:
+        raise UserError(f"{len(report)} problem file(s) in {tracklist.root} (--strict): first is "
+                        f"{first['path']}: {first['reason']} ({first['detail']})")
+    for row in report:
+        warnings.warn(f"skipping {row['path']}: {row['reason']} ({row['detail']})", stacklevel=3)
+
+
+def _check_splits(prepared: PreparedData) -> None:
+    """Every split needs chunks, and training needs every label, or the run would mean nothing."""
+    counts = split_counts(prepared.tracks, prepared.splits, prepared.labels)
+    for label, per_split in counts.items():
+        if per_split["train"] == 0:
+            raise UserError(f"label {label!r} has no usable training tracks after skipping problem files")
+    for split in SPLIT_NAMES:
+        if not prepared.track_ids(split):
+            raise UserError(f"the {split} split is empty: add tracks or change data.split")

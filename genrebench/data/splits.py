@@ -1,0 +1,134 @@
+"""Track-level (group-aware) splits, decided before any chunking so no track straddles two splits.
+
+The seed split its chunks, so overlapping windows of one song sat in train and validation at once and
+its accuracy was inflated. Here the unit of assignment is the group (a track is its own group unless a
+manifest names one), and chunks inherit their track's split.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from genrebench.config import SplitConfig
+from genrebench.data.sources import SPLIT_NAMES, Track, TrackList
+from genrebench.errors import UserError
+
+# File names of split lists, as GTZAN's fault-filtered split publishes them (and common variants).
+LIST_FILES = {"train": ("train.txt", "train_filtered.txt"), "val": ("valid.txt", "val.txt", "valid_filtered.txt"),
+              "test": ("test.txt", "test_filtered.txt")}
+
+
+def assign_splits(tracklist: TrackList, tracks: list[Track], cfg: SplitConfig) -> list[str | None]:
+    """The split ("train", "val", "test", or None when a split list leaves a track out) of each track."""
+    method = cfg.method
+    if method == "auto":
+        method = "manifest" if tracks and all(t.split for t in tracks) else "stratified"
+    if method == "manifest":
+        missing = [t.path for t in tracks if not t.split]
+        if missing:
+            raise UserError(f"split method 'manifest' but {missing[0]} has no split in the manifest")
+        return [t.split for t in tracks]
+    if method == "lists":
+        return _from_lists(tracklist, tracks, Path(cfg.lists_dir))
+    groups = _groups(tracks)
+    by_group = _kfold(groups, cfg) if method == "kfold" else _stratified(groups, cfg)
+    return [by_group[_group_of(i, t)] for i, t in enumerate(tracks)]
+
+
+def _group_of(index: int, track: Track) -> str:
+    return f"g:{track.group}" if track.group else f"t:{index}"
+
+
+def _groups(tracks: list[Track]) -> dict[str, dict[str, list[str]]]:
+    """label -> {group: [labels of its tracks]}; a group is stratified under its most common label."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for i, t in enumerate(tracks):
+        members[_group_of(i, t)].append(t.label)
+    by_label: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for group, labels in members.items():
+        majority = max(sorted(set(labels)), key=labels.count)
+        by_label[majority][group] = labels
+    return by_label
+
+
+def _stratified(groups: dict[str, dict[str, list[str]]], cfg: SplitConfig) -> dict[str, str]:
+    rng = np.random.default_rng(cfg.seed)
+    _, f_val, f_test = cfg.fractions
+    out: dict[str, str] = {}
+    for label in sorted(groups):
+        names = sorted(groups[label])
+        n = len(names)
+        n_val = _share(n, f_val)
+        n_test = _share(n, f_test)
+        if n - n_val - n_test < 1:
+            raise UserError(f"label {label!r} has only {n} track(s)/group(s): too few for a "
+                            f"{'/'.join(str(f) for f in cfg.fractions)} train/val/test split")
+        order = rng.permutation(n)
+        for rank, idx in enumerate(order):
+            out[names[idx]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+    return out
+
+
+def _share(n: int, fraction: float) -> int:
+    """Groups of one label for a split: rounded, but at least one whenever the split is asked for."""
+    if fraction <= 0:
+        return 0
+    return max(1, int(round(n * fraction)))
+
+
+def _kfold(groups: dict[str, dict[str, list[str]]], cfg: SplitConfig) -> dict[str, str]:
+    """HEAR-style folds: test = fold i, val = fold i+1, train = the rest; each label dealt round-robin."""
+    total = sum(len(g) for g in groups.values())
+    if total < cfg.folds:
+        raise UserError(f"{total} tracks/groups cannot fill {cfg.folds} folds")
+    rng = np.random.default_rng(cfg.seed)
+    fold_of: dict[str, int] = {}
+    offset = 0
+    for label in sorted(groups):
+        names = sorted(groups[label])
+        for rank, idx in enumerate(rng.permutation(len(names))):
+            fold_of[names[idx]] = (offset + rank) % cfg.folds
+        # Rotating the starting fold keeps fold sizes balanced when labels do not divide evenly.
+        offset += len(names)
+    val_fold = (cfg.fold + 1) % cfg.folds
+    return {g: "test" if f == cfg.fold else "val" if f == val_fold else "train" for g, f in fold_of.items()}
+
+
+def _read_list(folder: Path, split: str) -> list[str]:
+    for name in LIST_FILES[split]:
+        path = folder / name
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return [ln.strip().replace("\\", "/") for ln in lines if ln.strip() and not ln.startswith("#")]
+    raise UserError(f"split lists folder {folder} has no {' or '.join(LIST_FILES[split])}")
+
+
+def _from_lists(tracklist: TrackList, tracks: list[Track], folder: Path) -> list[str | None]:
+    """Splits from `train.txt`/`valid.txt`/`test.txt` of paths relative to the dataset root."""
+    if not folder.is_dir():
+        raise UserError(f"split lists folder not found: {folder}")
+    where: dict[str, str] = {}
+    for split in SPLIT_NAMES:
+        for rel in _read_list(folder, split):
+            if where.get(rel, split) != split:
+                raise UserError(f"split lists put {rel} in both {where[rel]} and {split}")
+            where[rel] = split
+    rels = [tracklist.relpath(t) for t in tracks]
+    unknown = set(where) - set(rels)
+    if unknown:
+        warnings.warn(f"{len(unknown)} path(s) in the split lists are not in the dataset "
+                      f"(e.g. {sorted(unknown)[0]})", stacklevel=2)
+    return [where.get(rel) for rel in rels]
+
+
+def split_counts(tracks: list[Track], splits: list[str | None], labels: list[str]) -> dict[str, dict[str, int]]:
+    """Tracks per label per split: {label: {"train": n, "val": n, "test": n}}."""
+    counts = {label: dict.fromkeys(SPLIT_NAMES, 0) for label in labels}
+    for t, s in zip(tracks, splits, strict=True):
+        if s is not None:
+            counts[t.label][s] += 1
+    return counts

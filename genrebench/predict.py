@@ -1,0 +1,159 @@
+"""Genre probabilities for new audio files from a logged model bundle (a run's `model_bundle.pt` or a file).
+
+Inference repeats training's preprocessing exactly, from the settings stored in the bundle: decode at the
+bundle's sample rate, one log-mel over the whole file, the same chunk starts and padding, the training
+split's normalizer statistics, then the mean of the chunks' softmax (the seed's track-level rule).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genrebench.config import AudioConfig, FeatureConfig
+from genrebench.data.audio import TOO_SHORT, load_checked
+from genrebench.data.features import chunk_layout, create_normalizer, mel_db, min_samples, slice_chunk
+from genrebench.errors import UserError
+from genrebench.train.bundle import load_bundle, model_from_bundle
+
+BUNDLE_ARTIFACT = "model_bundle.pt"
+BATCH_SIZE = 64
+
+
+@contextmanager
+def _no_download_bar() -> Iterator[None]:
+    """MLflow draws a progress bar for every download; for one small file it is only noise on stderr."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    previous = os.environ.get(key)
+    os.environ.setdefault(key, "false")  # a user's explicit choice wins
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+
+
+def _bundle_from_run(run_id: str, tracking_uri: str | None) -> dict:
+    """Download and read a run's `model_bundle.pt`; an unknown run or a run without one is a UserError."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from genrebench.tracking.mlflow_tracker import redact_uri, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException as exc:
+        raise UserError(f"unknown run id {run_id!r} in {redact_uri(uri)}") from exc
+    with tempfile.TemporaryDirectory(prefix="genrebench-predict-") as tmp, _no_download_bar():
+        try:
+            local = client.download_artifacts(run_id, BUNDLE_ARTIFACT, tmp)
+        except (MlflowException, OSError) as exc:
+            raise UserError(f"run {run_id!r} has no {BUNDLE_ARTIFACT} artifact (did it finish training?)") from exc
+        return load_bundle(local)
+
+
+def load_model_bundle(run_id: str | None = None, model_path: str | None = None,
+                      tracking_uri: str | None = None) -> dict:
+    """A model bundle from a local file (`model_path`) or from an MLflow run (`run_id`); exactly one is needed."""
+    if (run_id is None) == (model_path is None):
+        raise UserError("give exactly one of a run id or a model file")
+    if model_path is not None:
+        return load_bundle(model_path)
+    return _bundle_from_run(run_id, tracking_uri)
+
+
+def _decode(path: Path, audio: AudioConfig) -> np.ndarray:
+    if not path.is_file():
+        raise UserError(f"audio file not found: {path}")
+    y, problem = load_checked(path, audio.sample_rate, audio.silence_db)
+    if problem is not None:
+        raise UserError(f"cannot classify {path}: {problem.reason} ({problem.detail})")
+    return y
+
+
+def _chunk_probabilities(model: torch.nn.Module, chunks: np.ndarray, device: str | torch.device) -> np.ndarray:
+    """Softmax per chunk, `BATCH_SIZE` chunks at a time, in eval mode without gradients."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(chunks), BATCH_SIZE):
+            x = torch.from_numpy(chunks[i:i + BATCH_SIZE]).unsqueeze(1).to(device)
+            out.append(torch.softmax(model(x).float(), dim=1).cpu().numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def _chunk_rows(starts: list[int], probs: np.ndarray, labels: list[str], hop: int, chunk_samples: int,
+                n_samples: int, sr: int) -> list[dict]:
+    """The per-chunk timeline: seconds covered (a padded short clip ends at its own end) and its scores."""
+    rows = []
+    for start, p in zip(starts, probs, strict=True):
+        first = start * hop
+        best = int(p.argmax())
+        rows.append({"start_seconds": first / sr, "end_seconds": min(first + chunk_samples, n_samples) / sr,
+                     "label": labels[best], "prob": float(p[best]),
+                     "probabilities": {lab: float(v) for lab, v in zip(labels, p, strict=True)}})
+    return rows
+
+
+def predict_file(bundle: dict, model: torch.nn.Module, path: Path | str, device: str = "cpu") -> dict:
+    """Classify one file: mean chunk softmax, every label ranked, and the per-chunk timeline.
+
+    Returns:
+        `{"file", "duration_seconds", "top": [(label, prob), ...] (descending), "probabilities": {label: p},
+        "chunks": [{"start_seconds", "end_seconds", "label", "prob", "probabilities"}, ...]}`.
+
+    Raises:
+        UserError: The file is missing, undecodable, empty, silent, or shorter than the model's minimum.
+    """
+    path = Path(path)
+    audio, feat = AudioConfig(**bundle["audio"]), FeatureConfig(**bundle["features"])
+    sr = audio.sample_rate
+    y = _decode(path, audio)
+    layout = chunk_layout(feat, sr)
+    shortest = min_samples(audio, feat)
+    starts = layout.starts(len(y), shortest)
+    if not starts:
+        raise UserError(f"cannot classify {path}: {TOO_SHORT} ({len(y) / sr:.2f} s is shorter than "
+                        f"the model's minimum of {shortest / sr:g} s)")
+    mel = mel_db(y, sr, feat)  # once per file; chunks are frame slices of it, exactly as in training
+    state = bundle["normalizer"]
+    normalizer = create_normalizer(state.get("name", feat.normalization), state)
+    chunks = np.stack([normalizer(slice_chunk(mel, s, layout.frames)) for s in starts])
+    probs = _chunk_probabilities(model, chunks, device)
+    labels = list(bundle["labels"])
+    mean = probs.mean(axis=0)
+    order = np.argsort(-mean, kind="stable")
+    return {"file": str(path), "duration_seconds": len(y) / sr,
+            "top": [(labels[i], float(mean[i])) for i in order],
+            "probabilities": {lab: float(p) for lab, p in zip(labels, mean, strict=True)},
+            "chunks": _chunk_rows(starts, probs, labels, layout.hop, layout.chunk_samples, len(y), sr)}
+
+
+def predict_files(files: Iterable[Path | str], run_id: str | None = None, model_path: str | None = None,
+                  tracking_uri: str | None = None, top_k: int = 3, device: str = "cpu") -> list[dict]:
+    """Classify several files with one model loaded once.
+
+    Every row is `predict_file`'s dict with `top` cut to `top_k`, plus `seconds` (that file's decode,
+    features and inference) and `load_seconds` (fetching the bundle and building the model, paid once
+    and repeated on every row).
+    """
+    started = time.perf_counter()
+    bundle = load_model_bundle(run_id, model_path, tracking_uri)
+    model = model_from_bundle(bundle).to(device)
+    load_seconds = time.perf_counter() - started
+    rows = []
+    for f in files:
+        t0 = time.perf_counter()
+        row = predict_file(bundle, model, Path(f), device)
+        row["top"] = row["top"][:max(1, top_k)]
+        rows.append({**row, "seconds": time.perf_counter() - t0, "load_seconds": load_seconds})
+    return rows

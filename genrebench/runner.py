@@ -1,0 +1,93 @@
+"""`genrebench run`: every variant x seed of an experiment through `fit()`, each as one tracked run."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from genrebench.config import ExperimentConfig, Variant, load_experiment
+from genrebench.data import PreparedData, prepare_data
+from genrebench.train import fit
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the CLI adds on top of the experiment file; every field maps to one config key."""
+
+    data: str | None = None
+    device: str | None = None
+    cache_dir: str | None = None
+    strict: bool = False
+    workers: int | None = None
+
+    def sets(self) -> dict[str, object]:
+        pairs = {"data.source": self.data, "train.device": self.device, "data.cache_dir": self.cache_dir,
+                 "data.strict": True if self.strict else None, "data.workers": self.workers}
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+def load_variants(spec: str, sets: list[str], quick: bool, epochs: int | None, opts: RunOptions) -> list[Variant]:
+    """The experiment's variants with CLI options applied (the user's own --set still wins)."""
+    return load_experiment(spec, sets=sets, quick=quick, epochs=epochs, options=opts.sets())
+
+
+def seeded(cfg: ExperimentConfig, offset: int) -> ExperimentConfig:
+    """The same variant with `train.seed` moved by `offset` (for --seeds N repeats)."""
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"seed": cfg.train.seed + offset})})
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C, so a killed job ends its run KILLED instead of leaving it RUNNING."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _data_for(cfg: ExperimentConfig, memo: dict, progress: bool) -> PreparedData:
+    """Prepare each distinct (data, features) setting once per invocation; the cache makes repeats cheap anyway."""
+    key = (cfg.data.model_dump_json(), cfg.features.model_dump_json(exclude={"normalization"}))
+    if key not in memo:
+        memo[key] = prepare_data(cfg.data, cfg.features, progress=progress)
+    return memo[key]
+
+
+def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = True) -> list[dict]:
+    """Train every variant `seeds` times; returns one summary row per run (variant, seed, run id, metrics)."""
+    from genrebench.tracking.mlflow_tracker import flatten
+
+    memo: dict = {}
+    rows = []
+    with sigterm_as_interrupt():
+        for variant in variants:
+            for offset in range(seeds):
+                cfg = seeded(variant.config, offset)
+                prepared = _data_for(cfg, memo, progress)
+                tags = {"genrebench.variant": variant.name, "genrebench.experiment": variant.experiment,
+                        "genrebench.seed": str(cfg.train.seed), "dataset.fingerprint": prepared.fingerprint,
+                        **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
+                name = f"{variant.name}-seed{cfg.train.seed}"
+                with tracker.run(variant.experiment, name, flatten(cfg.model_dump(mode="json")), tags) as run_id:
+                    result = fit(cfg, prepared, tracker, progress=progress)
+                    tracker.log_result(result, prepared)
+                rows.append({"variant": variant.name, "seed": cfg.train.seed, "run_id": run_id,
+                             "experiment": variant.experiment, **result.final,
+                             "skipped_files": len(prepared.report)})
+    return rows
+
+
+def run_experiment(spec: str, sets: list[str] | None = None, quick: bool = False, epochs: int | None = None,
+                   seeds: int = 1, opts: RunOptions | None = None, tracking_uri: str | None = None,
+                   progress: bool = True) -> list[dict]:
+    """Load an experiment file and run it with MLflow tracking (the `genrebench run` command)."""
+    from genrebench.tracking.mlflow_tracker import MlflowTracker
+
+    variants = load_variants(spec, list(sets or []), quick, epochs, opts or RunOptions())
+    return run_variants(variants, seeds, MlflowTracker(tracking_uri), progress)

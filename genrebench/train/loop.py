@@ -1,0 +1,225 @@
+"""The one train/eval loop: `fit()` serves `run`, `study` and the tests.
+
+It knows a Tracker protocol and per-epoch callbacks, never mlflow or optuna. The test split is scored
+once, at the end, with the best validation checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+from torch.utils.data import DataLoader
+
+from genrebench.config import ExperimentConfig
+from genrebench.data.dataset import build_datasets
+from genrebench.data.prepare import PreparedData
+from genrebench.models import create_model
+from genrebench.train.bundle import make_bundle
+from genrebench.train.metrics import split_eval
+from genrebench.train.result import Result, SplitEval
+
+Callback = Callable[[int, Mapping[str, float]], None]
+# Metrics where smaller is better; everything else is maximised.
+_MINIMISE = {"val_loss"}
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda > mps > cpu; an explicit name must be available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    from genrebench.errors import UserError
+
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise UserError(f"train.device: unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"train.device: {name!r} requested but CUDA is not available on this machine")
+    return dev
+
+
+def seed_everything(seed: int, device: torch.device) -> None:
+    """Same seed -> same weights, same batch order, same metrics (bit-exact on CPU)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _loader(ds, batch_size: int, shuffle: bool, seed: int, workers: int, device: torch.device) -> DataLoader:
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=workers,
+                      pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+
+
+def _autocast(device: torch.device):
+    # bf16 autocast pays off on CUDA; on CPU it is slower for these convolutions, so it stays off.
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    device: torch.device, progress: Progress | None = None) -> dict[str, float]:
+    """One pass over the training chunks; sums stay on the device so there is no per-step sync."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    n, start = 0, time.perf_counter()
+    task = progress.add_task("train", total=len(loader), stats="") if progress else None
+    for step, (x, y, _) in enumerate(loader):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _autocast(device):
+            logits = model(x)
+            loss = loss_fn(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        (loss / len(y)).backward()
+        optimizer.step()
+        loss_sum += loss.detach()
+        correct += (logits.argmax(1) == y).sum()
+        n += len(y)
+        if progress is not None and (step % 10 == 0 or step == len(loader) - 1):
+            # A sync every 10 steps keeps the live numbers honest at negligible cost.
+            stats = f"loss {loss_sum.item() / n:.3f} acc {correct.item() / n:.3f}"
+            progress.update(task, completed=step + 1, stats=stats)
+    seconds = time.perf_counter() - start
+    if progress is not None:
+        progress.remove_task(task)
+    return {"train_loss": loss_sum.item() / max(n, 1), "train_acc": correct.item() / max(n, 1),
+            "epoch_seconds": seconds, "samples_per_second": n / seconds if seconds > 0 else 0.0}
+
+
+@torch.no_grad()
+def predict_chunks(model: nn.Module, loader: DataLoader, device: torch.device) -> dict:
+    """Softmax of every chunk, with labels, track ids and the mean cross-entropy."""
+    model.eval()
+    probs, labels, tracks = [], [], []
+    loss_sum = torch.zeros((), device=device)
+    for x, y, t in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _autocast(device):
+            logits = model(x).float()
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
+        probs.append(torch.softmax(logits, dim=1).cpu())
+        labels.append(y.cpu())
+        tracks.append(t)
+    n = sum(len(y) for y in labels)
+    return {"probs": torch.cat(probs).numpy(), "labels": torch.cat(labels).numpy(),
+            "tracks": torch.cat(tracks).numpy(), "loss": loss_sum.item() / max(n, 1)}
+
+
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, prepared: PreparedData) -> SplitEval:
+    """Chunk- and track-level metrics of one split."""
+    out = predict_chunks(model, loader, device)
+    track_labels = np.asarray([prepared.label_index(t) for t in prepared.tracks])
+    return split_eval(out["probs"], out["labels"], out["tracks"], track_labels, prepared.labels, out["loss"])
+
+
+def _improved(value: float, best: float | None, monitor: str) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor in _MINIMISE else value > best
+
+
+def _scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer):
+    t = cfg.train
+    if t.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t.epochs)
+    if t.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, t.epochs // 3), gamma=0.1)
+    if t.scheduler == "plateau":
+        mode = "min" if t.monitor in _MINIMISE else "max"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, patience=3)
+    return None
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), disable=not enabled, transient=True)
+
+
+def _epoch_metrics(model, loaders, optimizer, device, prepared, progress) -> dict[str, float]:
+    metrics = train_one_epoch(model, loaders["train"], optimizer, device, progress)
+    val = evaluate(model, loaders["val"], device, prepared)
+    return {**metrics, "val_loss": val.metrics["loss"], "val_acc": val.metrics["chunk_acc"],
+            "val_track_acc": val.metrics["track_acc"], "val_macro_f1": val.metrics["macro_f1"],
+            "lr": optimizer.param_groups[0]["lr"]}
+
+
+def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: list[Callback] | None = None,
+        progress: bool = True) -> Result:
+    """Train `cfg` on `prepared`, keep the best validation checkpoint, and test it.
+
+    Args:
+        cfg: The resolved experiment (one variant).
+        prepared: Data from `genrebench.data.prepare_data`, split per track.
+        tracker: Anything with `log_metrics(dict, step)`; None logs nothing.
+        callbacks: Called as `cb(epoch, metrics)` after each epoch; one may raise to stop (search pruning).
+        progress: Show a live progress bar.
+    """
+    start = time.perf_counter()
+    device = resolve_device(cfg.train.device)
+    seed_everything(cfg.train.seed, device)
+    ds = build_datasets(prepared, cfg.features.normalization)
+    model = create_model(cfg.model.name, num_classes=len(prepared.labels), **cfg.model.overrides()).to(device)
+    t = cfg.train
+    loaders = {"train": _loader(ds["train"], t.batch_size, True, t.seed, t.num_workers, device),
+               **{s: _loader(ds[s], t.eval_batch_size, False, t.seed, t.num_workers, device) for s in ("val", "test")}}
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    scheduler = _scheduler(cfg, optimizer)
+    history, best, best_epoch, best_state, stale = [], None, 0, None, 0
+    with _progress(progress) as bar:
+        epochs_task = bar.add_task(f"{cfg.name} epochs", total=t.epochs, stats="")
+        for epoch in range(1, t.epochs + 1):
+            metrics = {"epoch": epoch, **_epoch_metrics(model, loaders, optimizer, device, prepared, bar)}
+            history.append(metrics)
+            if tracker is not None:
+                tracker.log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step=epoch)
+            value = metrics[t.monitor]
+            if _improved(value, best, t.monitor):
+                best, best_epoch, stale = value, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+            stats = f"val_track_acc {metrics['val_track_acc']:.3f} (best epoch {best_epoch})"
+            bar.update(epochs_task, advance=1, stats=stats)
+            for cb in callbacks or []:
+                cb(epoch, metrics)
+            if t.scheduler == "plateau":
+                scheduler.step(value)
+            elif scheduler is not None:
+                scheduler.step()
+            if t.early_stopping and stale >= t.early_stopping:
+                break
+    model.load_state_dict(best_state)
+    return _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, time.perf_counter() - start)
+
+
+def _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, seconds) -> Result:
+    """Score val and test with the restored best checkpoint and package everything."""
+    val = evaluate(model, loaders["val"], device, prepared)
+    test = evaluate(model, loaders["test"], device, prepared)
+    final = {"test_track_acc": test.metrics["track_acc"], "test_chunk_acc": test.metrics["chunk_acc"],
+             "test_macro_f1": test.metrics["macro_f1"], "test_chunk_macro_f1": test.metrics["chunk_macro_f1"],
+             "test_loss": test.metrics["loss"], "val_best_track_acc": val.metrics["track_acc"],
+             "val_best_acc": val.metrics["chunk_acc"], "best_epoch": float(best_epoch),
+             "epochs_run": float(len(history)), "train_seconds": seconds}
+    config = cfg.model_dump(mode="json")
+    bundle = make_bundle(model, cfg.model.name, {"num_classes": len(prepared.labels), **cfg.model.overrides()},
+                         prepared.labels, cfg.data.audio.model_dump(mode="json"),
+                         cfg.features.model_dump(mode="json"), ds["normalizer"].state(), config)
+    return Result(config=config, labels=list(prepared.labels), history=history, best_epoch=best_epoch, val=val,
+                  test=test, final=final, model=model.cpu(), bundle=bundle, device=str(device), wall_seconds=seconds)

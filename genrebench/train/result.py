@@ -1,0 +1,47 @@
+"""What a finished `fit()` hands back: everything a tracker, a report or `predict` needs, no mlflow types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class SplitEval:
+    """Evaluation of one split with the model's best checkpoint.
+
+    Track-level numbers average the softmax of a track's chunks (the seed's inference rule); chunk-level
+    numbers score every chunk on its own and are always named `chunk_*`.
+    """
+
+    metrics: dict[str, float]            # loss, chunk_acc, chunk_macro_f1, track_acc, macro_f1
+    track_ids: list[int]                 # indices into PreparedData.tracks, row order of the arrays below
+    track_true: np.ndarray               # (n_tracks,) int label indices
+    track_probs: np.ndarray              # (n_tracks, n_classes) mean chunk softmax
+    confusion: np.ndarray                # (n_classes, n_classes) track-level counts, rows = true
+    per_class: list[dict]                # {"label", "precision", "recall", "f1", "support"} (track level)
+    chunk_confusion: np.ndarray | None = None
+
+    @property
+    def track_pred(self) -> np.ndarray:
+        return self.track_probs.argmax(axis=1)
+
+
+@dataclass
+class Result:
+    """The outcome of one training run."""
+
+    config: dict                         # the resolved ExperimentConfig as a plain dict
+    labels: list[str]
+    history: list[dict[str, float]]      # one dict per epoch: epoch, train_loss, train_acc, val_loss, val_acc, ...
+    best_epoch: int
+    val: SplitEval
+    test: SplitEval
+    final: dict[str, float]              # test_track_acc, test_chunk_acc, test_macro_f1, val_best_track_acc, best_epoch
+    model: torch.nn.Module               # holds the BEST checkpoint's weights
+    bundle: dict                         # self-contained model bundle for predict (see genrebench.train.bundle)
+    device: str
+    wall_seconds: float
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny generated audio only (no downloads), and an isolated cache per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SR = 22050
+
+
+def tone(seconds: float, freq: float, sr: int = SR, amp: float = 0.5, seed: int = 0, channels: int = 1) -> np.ndarray:
+    """A harmonic tone with a little noise: distinct per label, never silent."""
+    t = np.arange(int(round(seconds * sr))) / sr
+    rng = np.random.default_rng(seed)
+    y = sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3)) * amp / 1.8
+    y = (y + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    return np.stack([y, 0.8 * y], axis=1) if channels == 2 else y
+
+
+def write_audio(
+    path: Path, y: np.ndarray, sr: int = SR, subtype: str | None = "PCM_16", fmt: str | None = None
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, y, sr, subtype=subtype, format=fmt)
+    return path
+
+
+def make_folder(root: Path, labels=("a", "b", "c"), per_label: int = 4, seconds: float = 3.0) -> Path:
+    """root/<label>/<label>.NN.wav tones, one base frequency per label."""
+    for li, label in enumerate(labels):
+        for i in range(per_label):
+            y = tone(seconds, 110.0 * (li + 1) + 3 * i, seed=li * 100 + i)
+            write_audio(root / label / f"{label}.{i:02d}.wav", y)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Each test gets its own feature cache so no test sees another's entries."""
+    monkeypatch.setenv("GENREBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+
+
+@pytest.fixture
+def tiny_folder(tmp_path) -> Path:
+    return make_folder(tmp_path / "data")

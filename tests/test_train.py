@@ -1,0 +1,117 @@
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_folder
+
+from genrebench.config import load_experiment
+from genrebench.data import prepare_data
+from genrebench.train import fit, loop
+from genrebench.train.metrics import split_eval, track_probabilities
+
+EXPERIMENTS = sorted(Path("experiments").glob("*.yaml"))
+
+
+def tiny_cfg(root, *sets, spec="baseline", epochs=3, chunk="features.chunk_seconds=2"):
+    return load_experiment(spec, quick=True, epochs=epochs, sets=[
+        f"data.source={root}", "data.workers=1", *([chunk] if chunk else []), *sets])
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    return make_folder(tmp_path_factory.mktemp("tones") / "data", labels=("low", "mid", "high"), per_label=8,
+                       seconds=4.0)
+
+
+def _prep(cfg):
+    return prepare_data(cfg.data, cfg.features, progress=False)
+
+
+def _no_timing(d):
+    return {k: v for k, v in d.items() if "second" not in k}
+
+
+def test_tiny_run_beats_chance_clearly(tones):
+    # batch 8: enough optimizer steps on 54 chunks for BatchNorm's running statistics to settle
+    cfg = tiny_cfg(tones, "train.lr=0.003", "train.batch_size=8", epochs=8)[0].config
+    res = fit(cfg, _prep(cfg), progress=False)
+    assert len(res.history) == 8
+    assert res.final["test_track_acc"] >= 0.8  # chance is 1/3
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+
+
+def test_same_seed_same_metrics_other_seed_differs(tones):
+    cfg = tiny_cfg(tones, epochs=2)[0].config
+    prep = _prep(cfg)
+    a, b = fit(cfg, prep, progress=False), fit(cfg, prep, progress=False)
+    assert _no_timing(a.final) == _no_timing(b.final)
+    assert [_no_timing(h) for h in a.history] == [_no_timing(h) for h in b.history]
+    np.testing.assert_array_equal(a.test.track_probs, b.test.track_probs)
+    other = fit(cfg.model_copy(update={"train": cfg.train.model_copy(update={"seed": 5})}), prep, progress=False)
+    assert other.history[0]["train_loss"] != a.history[0]["train_loss"]
+
+
+def test_test_split_is_scored_with_the_best_checkpoint_not_the_last(tones, monkeypatch):
+    """Validation scores are scripted so epoch 2 is best; the returned model must hold epoch 2's weights."""
+    cfg = tiny_cfg(tones, epochs=4)[0].config
+    scripted = iter([0.5, 0.9, 0.6, 0.7])
+    snapshots = []
+    real = loop._epoch_metrics
+
+    def fake(model, *args):
+        metrics = real(model, *args)
+        snapshots.append(copy.deepcopy(model.state_dict()))
+        return {**metrics, "val_track_acc": next(scripted)}
+
+    monkeypatch.setattr(loop, "_epoch_metrics", fake)
+    res = fit(cfg, _prep(cfg), progress=False)
+    assert res.best_epoch == 2 and res.final["best_epoch"] == 2
+    final = res.model.state_dict()
+    assert all(torch.equal(final[k], snapshots[1][k].cpu()) for k in final)
+    assert not all(torch.equal(final[k], snapshots[3][k].cpu()) for k in final)
+
+
+def test_early_stopping_and_callbacks_see_every_epoch(tones):
+    cfg = tiny_cfg(tones, "train.early_stopping=1", "train.monitor=val_loss", "train.lr=0.5", epochs=12)[0].config
+    seen = []
+    res = fit(cfg, _prep(cfg), callbacks=[lambda epoch, m: seen.append((epoch, m["val_loss"]))], progress=False)
+    assert [e for e, _ in seen] == list(range(1, len(res.history) + 1))
+    assert len(res.history) < 12  # lr 0.5 cannot keep improving validation loss every epoch
+    assert res.best_epoch == len(res.history) - 1
+
+
+def test_callback_exception_stops_training(tones):
+    cfg = tiny_cfg(tones, epochs=5)[0].config
+
+    class Stop(Exception):
+        pass
+
+    def prune(epoch, metrics):
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(cfg, _prep(cfg), callbacks=[prune], progress=False)
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_every_experiment_smoke_runs_with_the_quick_profile(path, tones):
+    variants = tiny_cfg(tones, spec=str(path), epochs=1, chunk=None)
+    for variant in variants:  # every sweep value runs (4 s clips: longer windows are padded)
+        cfg = variant.config
+        res = fit(cfg, _prep(cfg), progress=False)
+        assert 0.0 <= res.final["test_track_acc"] <= 1.0 and np.isfinite(res.history[0]["train_loss"])
+
+
+def test_track_level_averages_chunk_softmax():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]], dtype=np.float32)
+    tracks = np.array([0, 0, 1, 1])
+    ids, true, tp = track_probabilities(probs, tracks, np.array([0, 1]))
+    assert ids == [0, 1] and list(true) == [0, 1]
+    np.testing.assert_allclose(tp, [[0.55, 0.45], [0.35, 0.65]], rtol=1e-6)
+    ev = split_eval(probs, np.array([0, 0, 1, 1]), tracks, np.array([0, 1]), ["a", "b"], loss=0.3)
+    assert ev.metrics["chunk_acc"] == 0.75 and ev.metrics["track_acc"] == 1.0
+    assert ev.confusion.tolist() == [[1, 0], [0, 1]] and ev.chunk_confusion.tolist() == [[1, 1], [0, 2]]
+    assert ev.per_class[0] == {"label": "a", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
