@@ -22,9 +22,11 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/genrebench data synth --out $(DEMO_DATA) --tracks-per-genre 20 --seconds 30
+	$(BIN)/genrebench data synth --out $(DEMO_DATA) --tracks-per-genre 12 --seconds 15
 	$(BIN)/genrebench data inspect $(DEMO_DATA)
-	$(BIN)/genrebench data cache $(DEMO_DATA)
+	$(BIN)/genrebench run demo --data $(DEMO_DATA)
+	$(BIN)/genrebench report demo
+	@echo "Runs are in mlruns/ (MLflow). Compare them: .venv/bin/genrebench ui  ->  http://127.0.0.1:5000"
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -189,7 +189,9 @@ def run_cmd(
 def _print_runs(rows: list[dict]) -> None:
     table = Table(title="runs (test metrics use the best validation checkpoint)")
     for col in ("variant", "seed", "test track acc", "test chunk acc", "test macro-F1", "best epoch", "run id"):
-        table.add_column(col, justify="left" if col in ("variant", "run id") else "right")
+        # Fold, never truncate, the variant: sweep variants differ only at the end of their names.
+        table.add_column(col, justify="left" if col in ("variant", "run id") else "right",
+                         overflow="fold" if col == "variant" else "ellipsis")
     for r in rows:
         table.add_row(r["variant"], str(r["seed"]), f"{r['test_track_acc']:.3f}", f"{r['test_chunk_acc']:.3f}",
                       f"{r['test_macro_f1']:.3f}", str(int(r["best_epoch"])), r["run_id"])
@@ -197,6 +199,96 @@ def _print_runs(rows: list[dict]) -> None:
     # Plain lines too: a table narrower than a 32-character id would truncate it, and ids get copied into predict.
     for r in rows:
         print(f"run id {r['variant']} seed {r['seed']}: {r['run_id']}")
+
+
+@app.command("study")
+def study_cmd(
+    experiment: Annotated[str, typer.Argument(help="NAME (experiments/NAME.yaml) or PATH.yaml to search around.")],
+    space: Annotated[str, typer.Option(help="Search space YAML.")] = "experiments/search/lr_dropout.yaml",
+    trials: Annotated[int, typer.Option(min=1, help="Trials in the study in total (a re-run only adds missing ones).")]
+    = 20,
+    timeout: Annotated[float | None, typer.Option(help="Start no new trial after S seconds.")] = None,
+    study_name: Annotated[str | None, typer.Option(help="Default: <experiment>-<space file name>.")] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///mlruns/optuna.db; "
+                                                "postgresql://... for several machines).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
+    pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
+    sampler: Annotated[str, typer.Option(help="tpe, random or grid (grid uses the space's grid lists).")] = "tpe",
+    seed: Annotated[int, typer.Option(help="Sampler seed (worker i uses seed + i).")] = 0,
+    heartbeat: Annotated[int, typer.Option(min=1, help="Seconds between trial heartbeats; a trial silent for "
+                                           "twice this is marked failed and retried.")] = 30,
+    retrain_best: Annotated[bool, typer.Option(help="Then train the best config with --seeds seeds and test it.")]
+    = False,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds for --retrain-best.")] = 3,
+    best_dir: Annotated[Path, typer.Option(help="Where the best config is written.")] = Path("experiments/generated"),
+    data: Annotated[str | None, typer.Option(help="Dataset folder, manifest CSV, or 'synthetic'.")] = None,
+    sets: SetOpt = None,
+    epochs: Annotated[int | None, typer.Option(help="Shortcut for --set train.epochs=N.")] = None,
+    quick: Annotated[bool, typer.Option(help="The quick profile (see README).")] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
+    cache_dir: Annotated[str | None, typer.Option(help="Feature cache folder.")] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Optuna search (validation track accuracy) over a space of config keys; resumable and parallel."""
+    from genrebench.runner import RunOptions, run_experiment
+    from genrebench.search import StudySettings, load_study_job, run_study
+
+    settings = StudySettings(space=space, n_trials=trials, timeout=timeout, study_name=study_name, storage=storage,
+                             workers=workers, pruner=pruner, sampler=sampler, seed=seed, heartbeat=heartbeat,
+                             tracking_uri=tracking_uri, generated_dir=best_dir)
+    opts = RunOptions(data=data, device=device, cache_dir=cache_dir)
+    job = load_study_job(experiment, settings, sets or [], quick, epochs, opts)
+    summary = run_study(job, progress=sys.stderr.isatty())
+    _print_study(summary)
+    if retrain_best:
+        if not summary["best_config"]:
+            raise UserError(f"study {summary['study']}: no complete trial yet, nothing to retrain")
+        rows = run_experiment(summary["best_config"], seeds=seeds, tracking_uri=tracking_uri,
+                              progress=sys.stderr.isatty())
+        _print_runs(rows)
+
+
+def _print_study(s: dict) -> None:
+    def say(text: str) -> None:
+        out.print(text, highlight=False, soft_wrap=True)
+
+    counts = ", ".join(f"{v} {k.lower()}" for k, v in s["counts"].items() if v)
+    say(f"study {s['study']} ({s['storage']}): {s['n_trials']} trials: {counts}; {s['new_trials']} run now; "
+        f"{s['epochs_spent']} epochs spent in all")
+    if s["best_value"] is None:
+        say("no complete trial yet")
+        return
+    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s["best_params"].items())
+    say(f"best: trial {s['best_trial']}, val track acc {s['best_value']:.4f}, {params}")
+    say(f"best config: {s['best_config']}   (genrebench run {s['best_config']} --seeds 3)")
+    print(f"parent run id: {s['parent_run_id']}")
+    if s["skipped_figures"]:
+        say("figures skipped: " + "; ".join(f"{k} ({v})" for k, v in s["skipped_figures"].items()))
+
+
+@app.command("report")
+def report_cmd(
+    experiments: Annotated[list[str] | None, typer.Argument(help="MLflow experiments (experiment file names).")]
+    = None,
+    study: Annotated[str | None, typer.Option(help="Add the section of this study (its name).")] = None,
+    runs: Annotated[list[str] | None, typer.Option("--runs", help="Only these run ids (repeat the option).")]
+    = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<name>).")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Variant the others are tested against.")] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write reports/<name>/index.md and index.html from the tracked runs (MLflow only)."""
+    from genrebench.report import REPORTS_DIR, build_report, report_name
+
+    experiments, runs = list(experiments or []), list(runs or [])
+    if not (experiments or study or runs):
+        raise UserError("report: name at least one experiment, --study NAME or --runs RUN_ID")
+    folder = out_dir or REPORTS_DIR / report_name(experiments, study, runs)
+    res = build_report(experiments, study, runs or None, folder, tracking_uri, baseline=baseline)
+    for text in res["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {text}", highlight=False, soft_wrap=True)
+    out.print(f"report of {res['runs']} run(s): {res['index_html']}  (open it in a browser; markdown: "
+              f"{res['index_md']})", highlight=False, soft_wrap=True)
 
 
 @app.command("list")

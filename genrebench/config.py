@@ -168,6 +168,8 @@ class Variant:
     name: str
     config: ExperimentConfig
     swept: dict[str, Any]
+    # True when every swept value equals the value the file has without the sweep: the ablation's reference.
+    is_base: bool = True
 
 
 def find_experiment(spec: str | Path, search_dir: Path | None = None) -> Path:
@@ -278,6 +280,26 @@ def _sweep_grid(sweep: Any, origin: str) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(sweep[k] for k in keys))]
 
 
+def _get_dotted(tree: dict, key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _is_base(tree: dict, swept: dict[str, Any]) -> bool:
+    """Whether a sweep point is the file's own value for every swept key (schema default when unset)."""
+    defaults = ExperimentConfig().model_dump(mode="json")
+    for key, value in swept.items():
+        base = _get_dotted(tree, key)
+        base = _get_dotted(defaults, key) if base is None else base
+        if base != value:
+            return False
+    return True
+
+
 def _variant_name(experiment: str, swept: dict[str, Any]) -> str:
     if not swept:
         return experiment
@@ -305,5 +327,6 @@ def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), qu
             for key, value in layer.items():
                 set_dotted(variant, key, copy.deepcopy(value))
         cfg = validate(variant, str(path))
-        variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, swept), config=cfg, swept=swept))
+        variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, swept), config=cfg, swept=swept,
+                                is_base=_is_base(tree, swept)))
     return variants

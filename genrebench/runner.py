@@ -51,9 +51,14 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _data_for(cfg: ExperimentConfig, memo: dict, progress: bool) -> PreparedData:
+def data_key(cfg: ExperimentConfig) -> tuple[str, str]:
+    """Configs with equal keys share prepared data (normalization is applied later, per Dataset)."""
+    return cfg.data.model_dump_json(), cfg.features.model_dump_json(exclude={"normalization"})
+
+
+def data_for(cfg: ExperimentConfig, memo: dict, progress: bool) -> PreparedData:
     """Prepare each distinct (data, features) setting once per invocation; the cache makes repeats cheap anyway."""
-    key = (cfg.data.model_dump_json(), cfg.features.model_dump_json(exclude={"normalization"}))
+    key = data_key(cfg)
     if key not in memo:
         memo[key] = prepare_data(cfg.data, cfg.features, progress=progress)
     return memo[key]
@@ -69,8 +74,10 @@ def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = 
         for variant in variants:
             for offset in range(seeds):
                 cfg = seeded(variant.config, offset)
-                prepared = _data_for(cfg, memo, progress)
-                tags = {"genrebench.variant": variant.name, "genrebench.experiment": variant.experiment,
+                prepared = data_for(cfg, memo, progress)
+                tags = {"genrebench.role": "run", "genrebench.variant": variant.name,
+                        "genrebench.base_variant": str(variant.is_base).lower(),
+                        "genrebench.experiment": variant.experiment,
                         "genrebench.seed": str(cfg.train.seed), "dataset.fingerprint": prepared.fingerprint,
                         **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
                 name = f"{variant.name}-seed{cfg.train.seed}"

@@ -88,3 +88,10 @@ def test_yaml_is_read_safely(tmp_path):
 def test_defaults_are_the_seed_recipe():
     cfg = ExperimentConfig()
     assert cfg.model.name == "vgg_baseline" and cfg.features.n_fft == 2048 and cfg.features.hop_length == 512
+
+
+def test_the_sweep_point_equal_to_the_files_own_value_is_the_base_variant():
+    chunk = load_experiment("ablation_chunk_length")
+    assert [v.name for v in chunk if v.is_base] == ["chunk_seconds=10"]  # baseline.yaml's 10 s, not the first point
+    norm = load_experiment("ablation_normalization")
+    assert [v.name for v in norm if v.is_base] == ["normalization=per_chunk"]

@@ -46,12 +46,14 @@ def load_checked(path: Path, sample_rate: int, silence_db: float) -> tuple[np.nd
     that the feature cache deliberately does not key on.
     """
     try:
+        if path.stat().st_size == 0:  # decoders say EOFError or NoBackendError here; the plain fact is clearer
+            return None, AudioProblem(UNREADABLE, "0-byte file")
         y = decode(path, sample_rate)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the same thing to the user
-        # librosa's NoBackendError carries no message: name the class alone rather than repeat it.
+        # librosa's NoBackendError carries no message: then the class name alone says which failure it was.
         text = str(exc).strip()
         name = type(exc).__name__
-        message = f"{name}: {text.splitlines()[0]}" if text else f"{name} (no decoder accepted it)"
+        message = f"{name}: {text.splitlines()[0]}" if text else f"{name}: no decoder could read it"
         return None, AudioProblem(UNREADABLE, message[:300])
     return y, check_samples(y, silence_db)
 

@@ -151,6 +151,12 @@ def _progress(enabled: bool) -> Progress:
                     TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), disable=not enabled, transient=True)
 
 
+def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
+    return (f"epoch {epoch}/{epochs}  train loss {m['train_loss']:.3f} acc {m['train_acc']:.3f}  "
+            f"val loss {m['val_loss']:.3f} chunk acc {m['val_acc']:.3f} track acc {m['val_track_acc']:.3f}  "
+            f"{m['epoch_seconds']:.1f} s")
+
+
 def _epoch_metrics(model, loaders, optimizer, device, prepared, progress) -> dict[str, float]:
     metrics = train_one_epoch(model, loaders["train"], optimizer, device, progress)
     val = evaluate(model, loaders["val"], device, prepared)
@@ -160,7 +166,7 @@ def _epoch_metrics(model, loaders, optimizer, device, prepared, progress) -> dic
 
 
 def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: list[Callback] | None = None,
-        progress: bool = True) -> Result:
+        progress: bool = True, evaluate_test: bool = True) -> Result:
     """Train `cfg` on `prepared`, keep the best validation checkpoint, and test it.
 
     Args:
@@ -169,6 +175,8 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
         tracker: Anything with `log_metrics(dict, step)`; None logs nothing.
         callbacks: Called as `cb(epoch, metrics)` after each epoch; one may raise to stop (search pruning).
         progress: Show a live progress bar.
+        evaluate_test: False leaves the test split untouched (search must never look at it); then
+            `Result.test` is None and `Result.final` holds validation numbers only.
     """
     start = time.perf_counter()
     device = resolve_device(cfg.train.device)
@@ -196,6 +204,8 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
                 stale += 1
             stats = f"val_track_acc {metrics['val_track_acc']:.3f} (best epoch {best_epoch})"
             bar.update(epochs_task, advance=1, stats=stats)
+            if progress:  # one persistent line per epoch: the bar is transient and invisible when piped to a log
+                bar.console.print(_epoch_line(epoch, t.epochs, metrics))
             for cb in callbacks or []:
                 cb(epoch, metrics)
             if t.scheduler == "plateau":
@@ -205,18 +215,22 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
             if t.early_stopping and stale >= t.early_stopping:
                 break
     model.load_state_dict(best_state)
-    return _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, seconds, evaluate_test)
 
 
-def _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, seconds) -> Result:
-    """Score val and test with the restored best checkpoint and package everything."""
+def _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, seconds, evaluate_test) -> Result:
+    """Score val (and test, unless searching) with the restored best checkpoint and package everything."""
     val = evaluate(model, loaders["val"], device, prepared)
-    test = evaluate(model, loaders["test"], device, prepared)
-    final = {"test_track_acc": test.metrics["track_acc"], "test_chunk_acc": test.metrics["chunk_acc"],
-             "test_macro_f1": test.metrics["macro_f1"], "test_chunk_macro_f1": test.metrics["chunk_macro_f1"],
-             "test_loss": test.metrics["loss"], "val_best_track_acc": val.metrics["track_acc"],
-             "val_best_acc": val.metrics["chunk_acc"], "best_epoch": float(best_epoch),
-             "epochs_run": float(len(history)), "train_seconds": seconds}
+    final = {"val_best_track_acc": val.metrics["track_acc"], "val_best_acc": val.metrics["chunk_acc"],
+             "val_best_macro_f1": val.metrics["macro_f1"], "best_epoch": float(best_epoch),
+             "epochs_run": float(len(history)), "train_seconds": seconds,
+             "model_parameters": float(sum(p.numel() for p in model.parameters()))}
+    test = evaluate(model, loaders["test"], device, prepared) if evaluate_test else None
+    if test is not None:
+        final.update({"test_track_acc": test.metrics["track_acc"], "test_chunk_acc": test.metrics["chunk_acc"],
+                      "test_macro_f1": test.metrics["macro_f1"], "test_chunk_macro_f1": test.metrics["chunk_macro_f1"],
+                      "test_loss": test.metrics["loss"]})
     config = cfg.model_dump(mode="json")
     bundle = make_bundle(model, cfg.model.name, {"num_classes": len(prepared.labels), **cfg.model.overrides()},
                          prepared.labels, cfg.data.audio.model_dump(mode="json"),

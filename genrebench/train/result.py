@@ -38,7 +38,7 @@ class Result:
     history: list[dict[str, float]]      # one dict per epoch: epoch, train_loss, train_acc, val_loss, val_acc, ...
     best_epoch: int
     val: SplitEval
-    test: SplitEval
+    test: SplitEval | None               # None when fit(evaluate_test=False), as in search
     final: dict[str, float]              # test_track_acc, test_chunk_acc, test_macro_f1, val_best_track_acc, best_epoch
     model: torch.nn.Module               # holds the BEST checkpoint's weights
     bundle: dict                         # self-contained model bundle for predict (see genrebench.train.bundle)

@@ -1,0 +1,239 @@
+"""From run frames to the report's tables: variants, baseline, summary over seeds, paired tests, confusions.
+
+Every function takes and returns plain pandas objects so each table can be checked on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from genrebench.errors import UserError
+from genrebench.report import stats
+from genrebench.report.collect import Artifacts, is_search_run
+
+# (metric, column heading, which way is better: "max", "min" or None for no highlight)
+METRICS: list[tuple[str, str, str | None]] = [
+    ("test_track_acc", "test track accuracy", "max"),
+    ("test_chunk_acc", "test chunk accuracy (chunk-level, not per track)", "max"),
+    ("test_macro_f1", "test macro-F1 (track-level)", "max"),
+    ("best_epoch", "best epoch", None),
+    ("train_seconds", "training time (s)", "min"),
+    ("model_parameters", "parameters", "min"),
+]
+SWEPT_PREFIX = "tags.genrebench.swept."
+_SEED_SUFFIX = re.compile(r"-seed\d+$")
+
+
+def _column(frame: pd.DataFrame, key: str) -> pd.Series:
+    return frame[key] if key in frame else pd.Series(np.nan, index=frame.index, dtype=object)
+
+
+def _seed(frame: pd.DataFrame) -> pd.Series:
+    raw = _column(frame, "tags.genrebench.seed").fillna(_column(frame, "params.train.seed"))
+    return pd.to_numeric(raw, errors="coerce").astype("Int64")
+
+
+def describe_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add `experiment`, `variant`, `seed` and `fingerprint` columns (from tags, tolerant of foreign runs)."""
+    out = frame.copy()
+    names = _column(out, "run_name").fillna(out["run_id"]).astype(str).str.replace(_SEED_SUFFIX, "", regex=True)
+    out["experiment"] = _column(out, "tags.genrebench.experiment").fillna(out["experiment_name"])
+    out["variant"] = _column(out, "tags.genrebench.variant").fillna(names)
+    out["seed"] = _seed(out)
+    out["fingerprint"] = _column(out, "tags.dataset.fingerprint").fillna("unknown")
+    return out
+
+
+def _labels(runs: pd.DataFrame) -> pd.Series:
+    """The variant name, or `experiment/variant` when two experiments share a variant name."""
+    per_variant = runs.groupby("variant")["experiment"].nunique()
+    clash = runs["variant"].map(per_variant) > 1
+    return runs["variant"].where(~clash, runs["experiment"] + "/" + runs["variant"])
+
+
+def variant_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Split runs into the ones that enter the tables and the excluded ones (with a reason).
+
+    Only FINISHED runs count; of several finished runs of one variant and seed the latest is kept. Study
+    parents and trials are left to the study section.
+    """
+    runs = describe_runs(frame)
+    notes: list[str] = []
+    search = is_search_run(runs)
+    if search.any():
+        notes.append(f"{int(search.sum())} study run(s) (parents and trials) are left to the study section")
+    runs = runs[~search]
+    excluded = runs[runs["status"] != "FINISHED"].assign(reason=lambda f: "status " + f["status"].astype(str))
+    done = runs[runs["status"] == "FINISHED"].sort_values("start_time", kind="stable")
+    key = done["experiment"].astype(str) + "\0" + done["variant"].astype(str) + "\0" + done["seed"].astype(str)
+    dup = key.duplicated(keep="last")
+    if dup.any():
+        notes.append(f"{int(dup.sum())} older run(s) of a variant and seed already run again are left out")
+    superseded = done[dup].assign(reason="superseded by a later run of the same variant and seed")
+    kept = done[~dup].copy()
+    kept["label"] = _labels(kept) if not kept.empty else pd.Series(dtype=object)
+    excluded = pd.concat([excluded, superseded]).sort_values("start_time", kind="stable")
+    return kept.reset_index(drop=True), excluded.reset_index(drop=True), notes
+
+
+def label_order(runs: pd.DataFrame) -> list[str]:
+    """Variants in the order they were first run (the order of the experiment file's sweep)."""
+    return list(runs.sort_values("start_time", kind="stable")["label"].drop_duplicates())
+
+
+def pick_baseline(runs: pd.DataFrame, requested: str | None = None) -> str:
+    """`requested` (a label or variant name); else a variant named or ending in `baseline`; else the one sweep
+    point the runner tagged as the file's own value; else the variant run first."""
+    order = label_order(runs)
+    if requested:
+        by_variant = runs.loc[runs["variant"] == requested, "label"].unique()
+        if requested in order:
+            return requested
+        if len(by_variant) == 1:
+            return str(by_variant[0])
+        raise UserError(f"unknown baseline variant {requested!r} (variants: {', '.join(order)})")
+    named = [lab for lab in order if lab.split("/")[-1].endswith("baseline")]
+    if named:
+        return named[0]
+    # The runner tags the sweep point equal to the file's own value (e.g. 10 s for the chunk-length ablation).
+    column = "tags.genrebench.base_variant"
+    if column in runs:
+        base = [lab for lab in order if (runs.loc[runs["label"] == lab, column] == "true").any()]
+        if len(base) == 1:
+            return base[0]
+    return order[0]
+
+
+def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """One row per variant: seeds, datasets, and mean/std/95% CI of every summary metric over seeds."""
+    rows = []
+    for label in label_order(runs):
+        group = runs[runs["label"] == label]
+        row: dict = {"variant": label, "baseline": label == baseline, "seeds": int(len(group)),
+                     "seed_list": ",".join(str(s) for s in group["seed"].dropna()),
+                     "fingerprints": ",".join(sorted(group["fingerprint"].astype(str).unique())),
+                     "run_ids": ",".join(group["run_id"])}
+        for metric, _, _ in METRICS:
+            values = pd.to_numeric(_column(group, f"metrics.{metric}"), errors="coerce")
+            for k, v in stats.mean_ci(values.to_numpy(dtype=float)).items():
+                row[f"{metric}_{k}"] = v
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def best_rows(summary: pd.DataFrame) -> dict[str, set[str]]:
+    """{metric: variants holding the best mean} for metrics with a direction (ties all count)."""
+    best = {}
+    for metric, _, better in METRICS:
+        means = summary[f"{metric}_mean"].astype(float)
+        if better is None or means.isna().all():
+            continue
+        target = means.max() if better == "max" else means.min()
+        best[metric] = set(means.index[np.isclose(means, target, rtol=0, atol=1e-12)])
+    return best
+
+
+def paired_correctness(base: pd.DataFrame | None, var: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray] | str:
+    """Per-track correctness of two runs on the same test tracks, or why they cannot be paired."""
+    if base is None or var is None:
+        return "predictions_test.csv missing"
+    if set(base["track"]) != set(var["track"]) or len(base) != len(var):
+        return "different test tracks (different data or split)"
+    merged = base.merge(var, on="track", suffixes=("_b", "_v"))
+    if not (merged["true_b"] == merged["true_v"]).all():
+        return "the same tracks carry different true labels"
+    return ((merged["predicted_b"] == merged["true_b"]).to_numpy(),
+            (merged["predicted_v"] == merged["true_v"]).to_numpy())
+
+
+def _pooled(runs: pd.DataFrame, baseline: str, label: str, artifacts: Artifacts) -> tuple[list, dict, list, list]:
+    base = runs[runs["label"] == baseline].set_index("seed")
+    var = runs[runs["label"] == label].set_index("seed")
+    matched, skipped, a_parts, v_parts = [], {}, [], []
+    for seed in sorted(set(base.index.dropna()) | set(var.index.dropna())):
+        if seed not in base.index or seed not in var.index:
+            skipped[int(seed)] = f"only the {'baseline' if seed in base.index else 'variant'} has this seed"
+            continue
+        pair = paired_correctness(artifacts.csv(base.loc[seed, "run_id"], "predictions_test.csv"),
+                                  artifacts.csv(var.loc[seed, "run_id"], "predictions_test.csv"))
+        if isinstance(pair, str):
+            skipped[int(seed)] = pair
+            continue
+        matched.append(int(seed))
+        a_parts.append(pair[0])
+        v_parts.append(pair[1])
+    return matched, skipped, a_parts, v_parts
+
+
+def significance(runs: pd.DataFrame, baseline: str, artifacts: Artifacts) -> pd.DataFrame:
+    """Each variant against the baseline on the same test tracks: paired bootstrap and exact McNemar.
+
+    Runs are paired by seed; the per-track correctness of all matched seeds is pooled into one paired
+    sample (a track appears once per seed), which is what both tests see.
+    """
+    rows = []
+    for label in label_order(runs):
+        if label == baseline:
+            continue
+        matched, skipped, a_parts, v_parts = _pooled(runs, baseline, label, artifacts)
+        row = {"variant": label, "matched_seeds": matched, "skipped_seeds": skipped}
+        if matched:
+            a, v = np.concatenate(a_parts), np.concatenate(v_parts)
+            boot, mc = stats.paired_bootstrap(a, v), stats.mcnemar_exact(a, v)
+            row.update(boot)
+            row.update({k: mc[k] for k in ("b", "c", "discordant", "p_value")})
+            row["verdict"] = stats.verdict(mc["p_value"], boot["diff"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_run(runs: pd.DataFrame) -> pd.Series:
+    """The run with the highest validation track accuracy (chosen on validation, never on test)."""
+    score = pd.to_numeric(_column(runs, "metrics.val_best_track_acc"), errors="coerce").fillna(-math.inf)
+    ordered = runs.assign(_score=score).sort_values(["_score", "start_time"], ascending=[False, True], kind="stable")
+    return ordered.iloc[0]
+
+
+def confusion_counts(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """A `confusion_matrix_*.csv` (first column = true label) as counts and labels."""
+    labels = [str(x) for x in table.iloc[:, 0]]
+    return table.iloc[:, 1:].to_numpy(dtype=float), labels
+
+
+def confused_pairs(tables: list[pd.DataFrame], top: int = 5) -> pd.DataFrame:
+    """The most frequent (true -> predicted) mistakes summed over several runs' test confusion matrices."""
+    total, labels = None, None
+    for table in tables:
+        counts, labs = confusion_counts(table)
+        if total is None:
+            total, labels = counts, labs
+        elif labs == labels and counts.shape == total.shape:
+            total = total + counts
+    if total is None:
+        return pd.DataFrame(columns=["true", "predicted", "tracks", "share of true"])
+    rows = [{"true": labels[i], "predicted": labels[j], "tracks": int(total[i, j]),
+             "share of true": total[i, j] / total[i].sum()}
+            for i in range(len(labels)) for j in range(len(labels)) if i != j and total[i, j] > 0]
+    frame = pd.DataFrame(rows, columns=["true", "predicted", "tracks", "share of true"])
+    return frame.sort_values(["tracks", "share of true"], ascending=False, kind="stable").head(top)
+
+
+def swept_keys(runs: pd.DataFrame) -> list[str]:
+    """Dotted config keys that some runs were swept over (tags `genrebench.swept.<key>`)."""
+    return [c[len(SWEPT_PREFIX):] for c in runs.columns if c.startswith(SWEPT_PREFIX) and runs[c].notna().any()]
+
+
+def ablation_points(runs: pd.DataFrame, summary: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Per variant swept over `key`: the swept value and the summary columns (numeric values sorted)."""
+    column = SWEPT_PREFIX + key
+    swept = runs[runs[column].notna()].drop_duplicates("label").set_index("label")[column].astype(str)
+    points = summary.loc[[lab for lab in summary.index if lab in swept.index]].copy()
+    points["value"] = swept.reindex(points.index)
+    numeric = pd.to_numeric(points["value"], errors="coerce")
+    if numeric.notna().all():
+        points = points.assign(_x=numeric).sort_values("_x", kind="stable").drop(columns="_x")
+    return points

@@ -1,0 +1,104 @@
+"""The data and environment section: datasets, splits, skipped files, code versions, devices, run list."""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+
+import pandas as pd
+
+from genrebench.report.collect import ui_link
+from genrebench.report.render import Block, Cell, Heading, Para, Table
+from genrebench.report.sections import Context
+
+PACKAGES = ("genrebench", "torch", "mlflow", "numpy", "pandas", "scipy", "matplotlib", "optuna")
+_SPLITS = ("train", "val", "test")
+
+
+def _when(ms) -> str:
+    if pd.isna(ms):
+        return "—"
+    return datetime.fromtimestamp(float(ms) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def split_table(splits: pd.DataFrame) -> Table:
+    """Tracks per label and split (from a run's `splits.csv`), with totals."""
+    counts = pd.crosstab(splits["label"], splits["split"].fillna("unused"))
+    columns = [c for c in _SPLITS if c in counts.columns] + [c for c in counts.columns if c not in _SPLITS]
+    counts = counts[columns]
+    counts["total"] = counts.sum(axis=1)
+    rows = [[str(label), *(str(int(v)) for v in row)] for label, row in counts.iterrows()]
+    rows.append([Cell("total", bold=True), *(Cell(str(int(v)), bold=True) for v in counts.sum(axis=0))])
+    return Table(["label", *map(str, counts.columns)], rows)
+
+
+def _dataset_blocks(ctx: Context) -> list[Block]:
+    blocks: list[Block] = []
+    for fingerprint, group in ctx.runs.groupby("fingerprint", sort=False):
+        run_id = group["run_id"].iloc[0]
+        blocks.append(Heading(f"Dataset {fingerprint}", 3))
+        source = group.get("params.data.source", pd.Series(dtype=object)).dropna().unique()
+        blocks.append(Para(f"{len(group)} run(s); source {', '.join(f'`{s}`' for s in source) or 'unknown'}; "
+                           f"tables from run `{run_id}`."))
+        splits = ctx.artifacts.csv(run_id, "splits.csv")
+        blocks.append(split_table(splits) if splits is not None else Para("`splits.csv` is missing."))
+        skipped = ctx.artifacts.csv(run_id, "data_report.csv", keep_default_na=False)
+        if skipped is None:
+            blocks.append(Para("`data_report.csv` is missing."))
+        elif skipped.empty:
+            blocks.append(Para("No file was skipped."))
+        else:
+            blocks += [Para(f"{len(skipped)} file(s) skipped:"),
+                       Table(list(skipped.columns), [[str(v) for v in r] for r in skipped.itertuples(index=False)])]
+    return blocks
+
+
+def _values(runs: pd.DataFrame, column: str) -> str:
+    if column not in runs:
+        return "unknown"
+    counts = runs[column].fillna("unknown").astype(str).value_counts()
+    return "; ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in counts.items())
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _code_blocks(ctx: Context) -> list[Block]:
+    runs = ctx.runs
+    rows = [["genrebench version", _values(runs, "tags.genrebench.version")],
+            ["git commit", _values(runs, "tags.git.commit")],
+            ["uncommitted changes", _values(runs, "tags.git.dirty")],
+            ["device", _values(runs, "tags.device")]]
+    report_env = "; ".join(f"{p} {_version(p)}" for p in PACKAGES)
+    return [Heading("Code and environment", 3), Table(["recorded by the runs", "values"], rows),
+            Para(f"This report was generated with Python {platform.python_version()}; {report_env}.")]
+
+
+def _run_rows(ctx: Context, frame: pd.DataFrame, reason: bool) -> list[list]:
+    rows = []
+    for _, r in frame.iterrows():
+        link = Cell(str(r["run_id"]), href=ui_link(ctx.tracking_uri, str(r["experiment_id"]), str(r["run_id"])))
+        seed = "—" if pd.isna(r.get("seed")) else str(r.get("seed"))
+        row = [link, str(r.get("experiment")), str(r.get("variant")), seed, str(r["status"]),
+               str(r.get("fingerprint")), _when(r.get("start_time"))]
+        rows.append([*row, str(r.get("reason"))] if reason else row)
+    return rows
+
+
+def environment_section(ctx: Context, excluded: pd.DataFrame) -> list[Block]:
+    headers = ["run id", "experiment", "variant", "seed", "status", "dataset", "started (UTC)"]
+    local = not ctx.tracking_uri.startswith(("http://", "https://"))
+    how = ("run `genrebench ui` (or `mlflow ui --backend-store-uri` with this store) and follow the links"
+           if local else "the links open the tracking server")
+    blocks: list[Block] = [Heading("Data and environment"), *_dataset_blocks(ctx), *_code_blocks(ctx),
+                           Heading("Runs in this report", 3), Para(f"To open a run in MLflow, {how}."),
+                           Table(headers, _run_rows(ctx, ctx.runs, reason=False))]
+    if not excluded.empty:
+        blocks += [Heading("Excluded runs", 3), Para("Only FINISHED runs enter the tables; these were left out."),
+                   Table([*headers, "reason"], _run_rows(ctx, excluded, reason=True))]
+    return blocks

@@ -1,0 +1,91 @@
+"""Report figures (matplotlib, Agg backend), each written as a PNG and returned as its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from genrebench.tracking import plots  # noqa: E402
+
+# (summary metric, legend label, line style): chunk-level numbers are drawn apart and named as such.
+ABLATION_SERIES = [("test_track_acc", "track accuracy", "-"), ("test_macro_f1", "macro-F1 (track-level)", "-"),
+                   ("test_chunk_acc", "chunk accuracy (chunk-level)", ":")]
+
+
+def _save(fig, path: Path) -> Path:
+    try:
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def ablation(points: pd.DataFrame, key: str, path: Path) -> Path:
+    """Test metrics against the swept value, with 95% CI error bars (none for single-seed variants)."""
+    values = list(points["value"])
+    numeric = pd.to_numeric(pd.Series(values), errors="coerce")
+    x = numeric.to_numpy(dtype=float) if numeric.notna().all() else np.arange(len(values), dtype=float)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (metric, name, style) in enumerate(ABLATION_SERIES):
+        mean = points[f"{metric}_mean"].to_numpy(dtype=float)
+        half = np.nan_to_num(points[f"{metric}_half_width"].to_numpy(dtype=float), nan=0.0)
+        # Small horizontal offsets keep overlapping error bars apart.
+        offset = (i - 1) * (0.01 * np.ptp(x) if numeric.notna().all() and np.ptp(x) > 0 else 0.04)
+        ax.errorbar(x + offset, mean, yerr=half, linestyle=style, marker="o", capsize=4, label=name)
+    ax.set_xticks(x, values)
+    ax.set_xlabel(key)
+    ax.set_ylabel("test score (mean over seeds, 95% CI)")
+    ax.set_title(f"ablation: {key}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def learning_curves(histories: dict[str, list[pd.DataFrame]], path: Path) -> Path:
+    """Validation loss and track accuracy per epoch, one colour per variant: thin lines are seeds, the thick
+    line their mean."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, runs) in enumerate(histories.items()):
+        colour = colours[i % len(colours)]
+        for ax, metric in zip(axes, ("val_loss", "val_track_acc"), strict=True):
+            curves = [h.set_index("epoch")[metric] for h in runs if metric in h and "epoch" in h]
+            for curve in curves:
+                ax.plot(curve.index, curve.to_numpy(), color=colour, alpha=0.3, linewidth=1)
+            if curves:
+                mean = pd.concat(curves, axis=1).mean(axis=1)
+                ax.plot(mean.index, mean.to_numpy(), color=colour, linewidth=2.2, label=f"{label} (n={len(curves)})")
+    for ax, title in zip(axes, ("validation loss", "validation track accuracy"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def confusion(counts: np.ndarray, labels: list[str], path: Path, title: str) -> Path:
+    """Row-normalized confusion matrix (the same drawing as a run's own artifact)."""
+    return plots.confusion_matrix(counts, labels, path, title)
+
+
+def objective_history(trials: pd.DataFrame, path: Path) -> Path:
+    """Objective per trial and the best so far: drawn from the trial runs when the study logged no figure."""
+    trials = trials.sort_values("trial")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(trials["trial"], trials["objective"], "o", label="trial objective")
+    ax.plot(trials["trial"], trials["objective"].cummax(), "-", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective (validation track accuracy)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,185 @@
+"""The report's sections: each turns collected runs into a list of blocks (and writes its figures)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from genrebench.report import analysis, figures, stats
+from genrebench.report.collect import Artifacts
+from genrebench.report.render import Block, Bullets, Cell, Heading, Image, Para, Table, Warn, fmt, fmt_count
+
+COUNT_METRICS = {"best_epoch", "model_parameters"}
+
+
+@dataclass
+class Context:
+    """What every section reads: the kept runs, the baseline, the summary, artifacts and where figures go."""
+
+    runs: pd.DataFrame
+    baseline: str
+    summary: pd.DataFrame
+    artifacts: Artifacts
+    out_dir: Path
+    tracking_uri: str
+    warnings: list[str] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+    def figure_path(self, name: str) -> Path:
+        folder = self.out_dir / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", name) + ".png")
+
+    def image(self, path: Path, alt: str) -> Image:
+        self.figures.append(path)
+        return Image(path.relative_to(self.out_dir).as_posix(), alt)
+
+
+def _stat_cell(row: pd.Series, metric: str) -> str:
+    form = fmt_count if metric in COUNT_METRICS else fmt
+    n = int(row[f"{metric}_n"])
+    if n == 0:
+        return "—"
+    if n == 1:
+        return f"{form(row[f'{metric}_mean'])} (one seed: no CI)"
+    return (f"{form(row[f'{metric}_mean'])} ± {form(row[f'{metric}_std'])} "
+            f"[{form(row[f'{metric}_ci_low'])}, {form(row[f'{metric}_ci_high'])}]")
+
+
+def summary_section(ctx: Context) -> list[Block]:
+    s = ctx.summary
+    best = analysis.best_rows(s)
+    mixed = len(set(",".join(s["fingerprints"]).split(","))) > 1
+    headers = ["variant", "seeds", *(["dataset"] if mixed else []), *(h for _, h, _ in analysis.METRICS)]
+    rows, classes = [], []
+    for label, row in s.iterrows():
+        cells: list = [Cell(f"{label} (baseline)" if row["baseline"] else str(label), bold=bool(row["baseline"])),
+                       str(row["seeds"])]
+        if mixed:
+            cells.append(row["fingerprints"])
+        cells += [Cell(_stat_cell(row, m), bold=label in best.get(m, set())) for m, _, _ in analysis.METRICS]
+        rows.append(cells)
+        classes.append("baseline" if row["baseline"] else "")
+    blocks: list[Block] = [Heading("Summary of variants"), Para(
+        "Test-split scores of the best validation checkpoint, over seeds: mean ± std [95% CI], the CI from "
+        "Student's t with n-1 degrees of freedom. Bold marks the best mean per column (higher accuracy and "
+        "F1, lower training time and parameter count; best epoch is not ranked). Track accuracy averages "
+        "each track's chunk probabilities; chunk accuracy scores every chunk on its own and is not a track "
+        "accuracy. Numbers are rounded to 3 decimals; `summary.csv` beside this page holds them unrounded.")]
+    if mixed:
+        blocks.append(Warn(ctx_warning(ctx, "the table mixes runs from different datasets (fingerprints "
+                                            f"{', '.join(sorted(set(','.join(s['fingerprints']).split(','))))}); "
+                                            "their numbers are not comparable")))
+    single = [str(lab) for lab, r in s.iterrows() if r["seeds"] == 1]
+    if single:
+        blocks.append(Para(f"One seed only, so no std and no confidence interval: {', '.join(single)}."))
+    blocks.append(Table(headers, rows, classes))
+    return blocks
+
+
+def ctx_warning(ctx: Context, text: str) -> str:
+    """Record a warning for the caller and return it for the page."""
+    if text not in ctx.warnings:
+        ctx.warnings.append(text)
+    return text
+
+
+def ablation_section(ctx: Context) -> list[Block]:
+    blocks: list[Block] = []
+    for key in analysis.swept_keys(ctx.runs):
+        points = analysis.ablation_points(ctx.runs, ctx.summary, key)
+        if len(points) < 2:
+            continue
+        path = figures.ablation(points, key, ctx.figure_path(f"ablation-{key}"))
+        blocks += [Heading(f"Ablation: {key}", 3), ctx.image(path, f"test scores against {key}")]
+    if blocks:
+        blocks.insert(0, Heading("Ablations"))
+        blocks.insert(1, Para("Mean test score of each swept value with its 95% CI as error bars (no bar for a "
+                              "single seed). The dotted line is chunk-level accuracy, shown apart from the "
+                              "track-level scores."))
+    return blocks
+
+
+def _sig_row(r: pd.Series) -> list:
+    if not r["matched_seeds"]:
+        return [r["variant"], "none", "—", "—", "—", "—", "—", "—", "—", "—", "not tested: no paired seeds"]
+    return [r["variant"], ", ".join(map(str, r["matched_seeds"])), str(int(r["n"])), fmt(r["base_acc"]),
+            fmt(r["variant_acc"]), fmt(r["diff"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", str(int(r["b"])),
+            str(int(r["c"])), fmt(r["p_value"]), r["verdict"]]
+
+
+def significance_section(ctx: Context, sig: pd.DataFrame) -> list[Block]:
+    blocks: list[Block] = [Heading("Significance against the baseline"), Para(
+        f"Each variant against the baseline `{ctx.baseline}` on the same test tracks. Runs are paired by seed "
+        "(seed N of the variant with seed N of the baseline) and the per-track results of all paired seeds "
+        "are pooled into one paired sample, so a track counts once per seed. Difference = variant accuracy - "
+        f"baseline accuracy (track level) with a 95% percentile bootstrap CI ({stats.BOOTSTRAP_SAMPLES} "
+        f"resamples of the pooled tracks, seed {stats.BOOTSTRAP_SEED}). McNemar's exact test uses b = tracks "
+        "only the baseline got right and c = tracks only the variant got right. Pooling seeds treats repeated "
+        "scorings of one track as independent, which makes both tests somewhat optimistic.")]
+    if sig.empty:
+        return [*blocks, Para("Only one variant: nothing to compare.")]
+    headers = ["variant", "paired seeds", "tracks", "baseline acc", "variant acc", "difference", "95% CI", "b", "c",
+               "McNemar p", "result (5% level)"]
+    blocks.append(Table(headers, [_sig_row(r) for _, r in sig.iterrows()]))
+    skipped = [f"{r['variant']}, seed {seed}: {why}" for _, r in sig.iterrows()
+               for seed, why in r["skipped_seeds"].items()]
+    if skipped:
+        blocks += [Para("Seeds left out of the paired tests:"), Bullets(skipped)]
+    return blocks
+
+
+def curves_section(ctx: Context) -> list[Block]:
+    histories: dict[str, list[pd.DataFrame]] = {}
+    for label in analysis.label_order(ctx.runs):
+        ids = ctx.runs.loc[ctx.runs["label"] == label, "run_id"]
+        found = [h for h in (ctx.artifacts.csv(i, "history.csv") for i in ids) if h is not None]
+        if found:
+            histories[label] = found
+    if not histories:
+        return [Heading("Learning curves"), Para("No run has a `history.csv` artifact.")]
+    path = figures.learning_curves(histories, ctx.figure_path("learning-curves"))
+    return [Heading("Learning curves"), Para("Validation loss and track accuracy per epoch; thin lines are single "
+                                             "seeds, thick lines the mean of a variant."),
+            ctx.image(path, "learning curves per variant")]
+
+
+def _per_class(table: pd.DataFrame | None) -> Block:
+    if table is None:
+        return Para("`per_class_test.csv` is missing for this run.")
+    rows = [[str(r["label"]), fmt(r["recall"]), fmt(r["precision"]), fmt(r["f1"]), fmt_count(r["support"])]
+            for _, r in table.iterrows()]
+    return Table(["genre", "recall", "precision", "F1", "test tracks"], rows)
+
+
+def best_run_section(ctx: Context) -> list[Block]:
+    best = analysis.best_run(ctx.runs)
+    run_id = best["run_id"]
+    blocks: list[Block] = [Heading("Best run"), Para(
+        f"Chosen by validation track accuracy (never by test): `{best.get('run_name')}` (variant {best['label']}, "
+        f"run `{run_id}`), validation track accuracy {fmt(best.get('metrics.val_best_track_acc'))}, test track "
+        f"accuracy {fmt(best.get('metrics.test_track_acc'))}.")]
+    table = ctx.artifacts.csv(run_id, "confusion_matrix_test.csv")
+    if table is not None:
+        counts, labels = analysis.confusion_counts(table)
+        path = figures.confusion(counts, labels, ctx.figure_path("confusion-best"),
+                                 "test confusion, best run (track level, row-normalized)")
+        blocks += [Heading("Confusion matrix (test, row-normalized)", 3), ctx.image(path, "confusion matrix")]
+    else:
+        blocks.append(Para("`confusion_matrix_test.csv` is missing for this run."))
+    blocks += [Heading("Per-genre recall (test, track level)", 3),
+               _per_class(ctx.artifacts.csv(run_id, "per_class_test.csv"))]
+    ids = ctx.runs.loc[ctx.runs["label"] == best["label"], "run_id"]
+    tables = [t for t in (ctx.artifacts.csv(i, "confusion_matrix_test.csv") for i in ids) if t is not None]
+    pairs = analysis.confused_pairs(tables)
+    blocks += [Heading("Most confused genre pairs", 3),
+               Para(f"Test mistakes (true -> predicted) summed over the {len(tables)} seed(s) of {best['label']}.")]
+    if pairs.empty:
+        blocks.append(Para("No test track was misclassified."))
+    else:
+        blocks.append(Table(list(pairs.columns), [[r["true"], r["predicted"], str(r["tracks"]),
+                                                   fmt(r["share of true"])] for _, r in pairs.iterrows()]))
+    return blocks

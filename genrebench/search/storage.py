@@ -1,0 +1,124 @@
+"""Optuna storage, and the ticket rules that make N trials mean exactly N across workers and machines.
+
+Why tickets: `study.optimize(n_trials=N)` in K processes runs up to K*N trials, and a "stop at N" callback
+overshoots by up to K-1 because every worker checks after its own trial ends. Instead the study holds
+exactly N trial records: missing ones are added as WAITING "tickets" (under a file lock for SQLite), and a
+worker only runs a ticket it managed to switch WAITING -> RUNNING, which Optuna's storage does atomically.
+A ticket a dead worker left RUNNING stops sending heartbeats; `fail_stale_trials` marks it FAIL and Optuna's
+`RetryHeartbeatStaleTrialCallback` adds a retry ticket, which takes the dead ticket's place in the count.
+If two machines add tickets at the same moment, the extras rank past N and are never run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from genrebench.errors import UserError
+from genrebench.tracking.mlflow_tracker import redact_uri, sqlite_path
+
+DEFAULT_STORAGE = Path("mlruns") / "optuna.db"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def storage_url(url: str | None) -> str:
+    """`url`, else `sqlite:///<abs>/mlruns/optuna.db`; a bare `.db` path becomes a sqlite URL."""
+    url = url or f"sqlite:///{DEFAULT_STORAGE.resolve()}"
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).resolve()}"
+    db = sqlite_path(url)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def make_storage(url: str, heartbeat: int = 30, retries: int = 2) -> RDBStorage:
+    """An RDB storage with heartbeats (a dead worker's trial fails after 2 missed beats and is retried).
+
+    SQLite waits up to 60 s for a lock instead of failing with "database is locked" when several
+    workers write at once.
+    """
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since 2.8
+            return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=retries))
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL or unreachable server
+        raise UserError(f"--storage {redact_uri(url)}: cannot open ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from exc
+
+
+@contextmanager
+def storage_lock(url: str) -> Iterator[None]:
+    """An exclusive lock beside a SQLite storage, so concurrent starts add tickets once; a no-op for servers."""
+    db = sqlite_path(url)
+    if db is None:
+        yield
+        return
+    fd = os.open(f"{db}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _slot(trial: FrozenTrial) -> int:
+    """A retry stands in the place of the trial it retries (Optuna keeps the first one's number)."""
+    return int(trial.system_attrs.get("failed_trial", trial.number))
+
+
+def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials that count toward N, in ticket order: every trial except failed ones that were retried."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    keep = [t for t in trials if not (t.state == TrialState.FAIL and t.number in retried)]
+    return sorted(keep, key=lambda t: (_slot(t), t.number))
+
+
+def real_tickets(trials: list[FrozenTrial], n_trials: int) -> list[FrozenTrial]:
+    """The first N counted trials: the study's trials proper (anything ranked later is never run)."""
+    return counted(trials)[:n_trials]
+
+
+def missing_tickets(trials: list[FrozenTrial], n_trials: int) -> int:
+    return max(0, n_trials - len(counted(trials)))
+
+
+def add_tickets(study: optuna.Study, n_trials: int) -> int:
+    """Top the study up to `n_trials` records with WAITING trials; returns how many were added."""
+    missing = missing_tickets(study.get_trials(deepcopy=False), n_trials)
+    for _ in range(missing):
+        # No fixed params: the sampler chooses when a worker claims the ticket (as study.ask would).
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+    return missing
+
+
+def claim(study: optuna.Study, storage: RDBStorage, n_trials: int) -> int | None:
+    """Atomically take a WAITING ticket among the first N; its trial id, or None when none is left."""
+    for ticket in real_tickets(study.get_trials(deepcopy=False), n_trials):
+        if ticket.state != TrialState.WAITING:
+            continue
+        try:
+            if storage.set_trial_state_values(ticket._trial_id, state=TrialState.RUNNING):
+                return ticket._trial_id
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def progress_counts(trials: list[FrozenTrial], n_trials: int) -> dict[str, int]:
+    """How many of the N real tickets are in each state (WAITING, RUNNING, COMPLETE, PRUNED, FAIL)."""
+    counts = {s.name: 0 for s in (TrialState.WAITING, TrialState.RUNNING, *FINISHED)}
+    for t in real_tickets(trials, n_trials):
+        counts[t.state.name] += 1
+    return counts

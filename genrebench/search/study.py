@@ -1,0 +1,381 @@
+"""`genrebench study`: an Optuna search over one experiment, resumable, parallel, tracked in MLflow.
+
+Flow: load the experiment and the space -> prepare the data once (warms the cache) -> open or create the
+study and its MLflow parent run, add missing tickets -> K workers claim and run tickets -> the parent run
+gets the best value, params, trial counts and figures, and the best config is written as an experiment file.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+from rich.console import Console
+
+from genrebench.config import ExperimentConfig, set_dotted
+from genrebench.data import PreparedData, prepare_data
+from genrebench.errors import UserError
+from genrebench.runner import RunOptions, data_key, load_variants, sigterm_as_interrupt
+from genrebench.search import storage as tickets
+from genrebench.search.plots import study_figures
+from genrebench.search.space import DEFAULT_SPACE, SearchSpace, apply_params, check_space, load_space
+from genrebench.search.trial import TrialContext, run_trial
+from genrebench.tracking.mlflow_tracker import MlflowTracker, flatten, redact_uri
+
+GENERATED_DIR = Path("experiments") / "generated"
+# Settings that change where or how fast a study runs, not what it searches: free to differ on resume.
+_RUNTIME_KEYS = ("train.device", "train.num_workers", "data.workers", "data.cache_dir")
+err = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The `genrebench study` flags."""
+
+    space: str = str(DEFAULT_SPACE)
+    n_trials: int = 20
+    timeout: float | None = None
+    study_name: str | None = None
+    storage: str | None = None
+    workers: int = 1
+    pruner: str = "median"
+    sampler: str = "tpe"
+    seed: int = 0
+    heartbeat: int = 30
+    tracking_uri: str | None = None
+    generated_dir: Path = GENERATED_DIR
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """Everything a worker process needs (picklable: spawned workers rebuild storage and tracker)."""
+
+    settings: StudySettings
+    study_name: str
+    url: str
+    experiment: str
+    cfg: ExperimentConfig
+    space: SearchSpace
+    parent_run_id: str | None
+    index: int = 0
+    deadline: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class TicketGridSampler(optuna.samplers.GridSampler):
+    """Grid sampling where the ticket count ends the study, not the sampler: Optuna's GridSampler calls
+    `Study.stop()` once the grid is covered, which only works inside `Study.optimize`."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
+def make_sampler(kind: str, space: SearchSpace, seed: int, origin: str) -> optuna.samplers.BaseSampler:
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "grid":
+        return TicketGridSampler(space.grid(origin), seed=seed)
+    raise UserError(f"--sampler: unknown sampler {kind!r} (tpe, random, grid)")
+
+
+def make_pruner(kind: str, space: SearchSpace, epochs: int) -> optuna.pruners.BasePruner:
+    p = space.pruning
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=p.warmup_epochs)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, p.warmup_epochs), max_resource=epochs,
+                                              reduction_factor=3)
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise UserError(f"--pruner: unknown pruner {kind!r} (median, hyperband, none)")
+
+
+def _open_study(job: WorkerJob, storage) -> optuna.Study:
+    s = job.settings
+    # Each worker gets its own sampler seed: equal seeds in parallel workers would propose equal params.
+    return optuna.load_study(study_name=job.study_name, storage=storage,
+                             sampler=make_sampler(s.sampler, job.space, s.seed + job.index, s.space),
+                             pruner=make_pruner(s.pruner, job.space, job.cfg.train.epochs))
+
+
+def _trial_line(study: optuna.Study, trial_id: int, state: TrialState, worker: int) -> str:
+    t = next(t for t in study.get_trials(deepcopy=False) if t._trial_id == trial_id)
+    value = f"{t.value:.3f}" if t.value is not None else "-"
+    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+    return (f"trial {t.number:>3} {state.name:<8} val track acc {value}  epochs {len(t.intermediate_values)}  "
+            f"{params}  [worker {worker}]")
+
+
+def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]:
+    """Claim and run tickets until none of the first N is left; returns {state: trials run here}."""
+    s = job.settings
+    storage = tickets.make_storage(job.url, s.heartbeat)
+    study = _open_study(job, storage)
+    tracker = MlflowTracker(s.tracking_uri)
+    prepared = prepared or prepare_data(job.cfg.data, job.cfg.features, progress=False)
+    ctx = TrialContext(job.study_name, job.experiment, job.cfg, job.space, job.parent_run_id, s.heartbeat,
+                       memo={data_key(job.cfg): prepared})
+    ran: Counter = Counter()
+    while job.deadline is None or time.time() < job.deadline:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial -> FAIL + a retry ticket
+        trial_id = tickets.claim(study, storage, s.n_trials)
+        if trial_id is None:
+            counts = tickets.progress_counts(study.get_trials(deepcopy=False), s.n_trials)
+            if counts["RUNNING"] == 0 and counts["WAITING"] == 0:
+                break
+            time.sleep(min(2.0, s.heartbeat))  # others are running the rest; wait in case one of them dies
+            continue
+        state = run_trial(study, storage, trial_id, ctx, tracker)
+        ran[state.name] += 1
+        err.print(_trial_line(study, trial_id, state, job.index), highlight=False, soft_wrap=True)
+    return dict(ran)
+
+
+def _worker_main(job: WorkerJob) -> None:
+    """Entry point of a spawned worker: share the cores, turn SIGTERM into a clean interrupt."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, job.settings.workers)))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", highlight=False)
+    with sigterm_as_interrupt():
+        try:
+            work(job)
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+
+def run_workers(job: WorkerJob, prepared: PreparedData) -> None:
+    """One worker runs here; K > 1 run as spawned processes (CUDA and forked torch do not mix)."""
+    if job.settings.workers <= 1:
+        work(job, prepared)
+        return
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(replace(job, index=i),), name=f"genrebench-worker-{i}")
+             for i in range(job.settings.workers)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()  # SIGTERM: each worker ends its trial FAIL and its MLflow run KILLED
+        for p in procs:
+            p.join(30)
+        raise
+    failed = [p.name for p in procs if p.exitcode not in (0, None)]
+    if failed:
+        warnings.warn(f"worker(s) {', '.join(failed)} exited with an error; their trials are marked failed "
+                      "and retried by the next `genrebench study` on this storage", stacklevel=2)
+
+
+# ---- study setup ----------------------------------------------------------------------------------
+
+def _identity(cfg: ExperimentConfig, space: SearchSpace) -> dict:
+    """What makes a study the same study: the searched config (less runtime settings) and the space."""
+    flat = {k: v for k, v in flatten(cfg.model_dump(mode="json")).items() if k not in _RUNTIME_KEYS}
+    return {"config": flat, "space": space.model_dump(mode="json")}
+
+
+def _check_identity(study: optuna.Study, identity: dict, url: str) -> None:
+    stored = study.user_attrs.get("genrebench.identity")
+    if stored is None:
+        study.set_user_attr("genrebench.identity", identity)
+        return
+    if stored == identity:
+        return
+    changed = sorted(k for k in {*stored["config"], *identity["config"]}
+                     if stored["config"].get(k) != identity["config"].get(k))
+    what = f"config keys {', '.join(changed[:5])}" if changed else "search space"
+    raise UserError(f"study {study.study_name!r} in {redact_uri(url)} was created with a different {what}; "
+                    "resume it with the same settings or pass --study-name NEW")
+
+
+def _parent_run(study: optuna.Study, tracker: MlflowTracker, job: WorkerJob, prepared: PreparedData) -> str:
+    """The study's MLflow parent run: reopened when it exists in this store, else created."""
+    run_id = study.user_attrs.get("genrebench.mlflow_parent_run_id")
+    if run_id:
+        try:
+            tracker.client.update_run(run_id, status="RUNNING")
+            return run_id
+        except Exception:  # noqa: BLE001 - the id came from another tracking store: start a fresh parent here
+            warnings.warn(f"parent run {run_id} is not in {redact_uri(tracker.tracking_uri)}; starting a new one",
+                          stacklevel=2)
+    tags = {"genrebench.role": "study", "genrebench.study": job.study_name, "genrebench.experiment": job.experiment,
+            "dataset.fingerprint": prepared.fingerprint, "optuna.storage": redact_uri(job.url),
+            "genrebench.space": job.settings.space, "genrebench.sampler": job.settings.sampler,
+            "genrebench.pruner": job.settings.pruner}
+    run_id = tracker.start_run(job.experiment, job.study_name, flatten(job.cfg.model_dump(mode="json")), tags)
+    tracker._stack.remove(run_id)  # noqa: SLF001 - children must not log into the parent by default
+    study.set_user_attr("genrebench.mlflow_parent_run_id", run_id)
+    return run_id
+
+
+def _setup(job: WorkerJob, tracker: MlflowTracker, prepared: PreparedData) -> tuple[optuna.Study, WorkerJob, int]:
+    """Create or load the study, check it is the same search, attach the parent run, add missing tickets."""
+    s = job.settings
+    storage = tickets.make_storage(job.url, s.heartbeat)
+    with tickets.storage_lock(job.url):
+        study = optuna.create_study(study_name=job.study_name, storage=storage, load_if_exists=True,
+                                    direction="maximize")
+        _check_identity(study, _identity(job.cfg, job.space), job.url)
+        parent = _parent_run(study, tracker, job, prepared)
+        added = tickets.add_tickets(study, s.n_trials)
+    return study, replace(job, parent_run_id=parent), added
+
+
+# ---- results ------------------------------------------------------------------------------------
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def write_best_config(job: WorkerJob, best: optuna.trial.FrozenTrial, out_dir: Path) -> Path:
+    """The best trial as a stand-alone experiment file: every key that differs from the schema defaults.
+
+    Stand-alone (no `base:`) on purpose: a later edit of the searched experiment must not change what
+    "the best config of this study" means.
+    """
+    cfg = apply_params(job.cfg, best.params, f"trial {best.number}")
+    defaults = _leaves(ExperimentConfig().model_dump(mode="json"))
+    tree: dict = {}
+    for key, value in _leaves(cfg.model_dump(mode="json")).items():
+        if key not in ("name", "description") and defaults.get(key) != value:
+            set_dotted(tree, key, value)
+    tree = {"description": f"Best trial ({best.number}) of study {job.study_name}: validation track accuracy "
+                           f"{best.value:.4f}", **tree}
+    header = (f"# Generated by `genrebench study {job.experiment}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n"
+              f"# Study {job.study_name!r} in {redact_uri(job.url)}; best params: "
+              f"{', '.join(f'{k}={v}' for k, v in best.params.items())}.\n"
+              f"# Run it: genrebench run {out_dir / job.study_name}-best.yaml --seeds 3\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{job.study_name}-best.yaml"
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(header + yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _close_orphans(tracker: MlflowTracker, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """A dead worker's child run is still RUNNING in MLflow: end it FAILED like its Optuna trial."""
+    for t in trials:
+        run_id = t.user_attrs.get("mlflow_run_id")
+        if t.state != TrialState.FAIL or not run_id:
+            continue
+        if tracker.client.get_run(run_id).info.status == "RUNNING":
+            tracker.client.set_tag(run_id, "genrebench.trial_state", "FAIL")
+            tracker.client.set_tag(run_id, "genrebench.error", "worker stopped sending heartbeats")
+            tracker.client.set_terminated(run_id, "FAILED")
+
+
+def finalize(study: optuna.Study, job: WorkerJob, tracker: MlflowTracker, status: str) -> dict:
+    """Log the study's outcome on the parent run, write the best config, end the parent run."""
+    s = job.settings
+    trials = study.get_trials(deepcopy=False)
+    _close_orphans(tracker, trials)
+    real = tickets.real_tickets(trials, s.n_trials)
+    counts = tickets.progress_counts(trials, s.n_trials)
+    epochs = sum(len(t.intermediate_values) for t in real)
+    summary = {"study": job.study_name, "storage": redact_uri(job.url), "parent_run_id": job.parent_run_id,
+               "n_trials": s.n_trials, "counts": counts, "epochs_spent": epochs, "best_value": None,
+               "best_params": {}, "best_trial": None, "best_config": None, "figures": [], "skipped_figures": {}}
+    client, parent = tracker.client, job.parent_run_id
+    tags = {f"genrebench.trials.{k}": str(v) for k, v in counts.items()}
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete:
+        best = study.best_trial
+        path = write_best_config(job, best, s.generated_dir)
+        summary.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number,
+                       best_config=str(path))
+        # Tags, not params: MLflow params are write-once, and a resumed study may find a better trial.
+        tags.update({f"best.{k}": str(v) for k, v in best.params.items()})
+        tags.update({"genrebench.best_trial": str(best.number), "genrebench.best_config": str(path)})
+        client.log_metric(parent, "best_value", best.value, step=len(complete))
+        client.log_artifact(parent, str(path))
+    client.log_metric(parent, "epochs_spent", epochs, step=len(complete))
+    for key, value in tags.items():
+        client.set_tag(parent, key, value)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="genrebench-study-") as tmp:
+        written, skipped = study_figures(study, Path(tmp))
+        for png in written.values():
+            client.log_artifact(parent, str(png))
+    summary.update(figures=sorted(written), skipped_figures=skipped)
+    tracker.end_run(status, parent)
+    return summary
+
+
+def load_study_job(spec: str, settings: StudySettings, sets: list[str], quick: bool, epochs: int | None,
+                   opts: RunOptions) -> WorkerJob:
+    """Validate everything a study needs before any work starts (bad input -> one-line UserError)."""
+    if settings.n_trials < 1:
+        raise UserError(f"--trials must be at least 1, got {settings.n_trials}")
+    if settings.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {settings.workers}")
+    variants = load_variants(spec, sets, quick, epochs, opts)
+    if len(variants) != 1:
+        raise UserError(f"{spec}: a study searches one configuration, but this file sweeps into {len(variants)} "
+                        "variants; search its base experiment instead")
+    cfg = variants[0].config
+    space = load_space(settings.space)
+    make_sampler(settings.sampler, space, settings.seed, settings.space)
+    if settings.sampler == "grid":
+        points = math.prod(len(v) for v in space.grid(settings.space).values())
+        if settings.n_trials > points:
+            warnings.warn(f"the grid has {points} points but --trials is {settings.n_trials}: "
+                          f"{settings.n_trials - points} trial(s) will repeat points", stacklevel=2)
+    make_pruner(settings.pruner, space, cfg.train.epochs)
+    check_space(cfg, space, settings.space)
+    name = settings.study_name or f"{cfg.name}-{Path(settings.space).stem}"
+    return WorkerJob(settings=settings, study_name=name, url=tickets.storage_url(settings.storage),
+                     experiment=cfg.name, cfg=cfg, space=space, parent_run_id=None)
+
+
+def run_study(job: WorkerJob, progress: bool = True) -> dict:
+    """Run (or resume) the study to N finished trials; returns the summary dict `finalize` builds."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened, once per trial
+    tracker = MlflowTracker(job.settings.tracking_uri)
+    prepared = prepare_data(job.cfg.data, job.cfg.features, progress=progress)
+    study, job, added = _setup(job, tracker, prepared)
+    deadline = time.time() + job.settings.timeout if job.settings.timeout else None
+    job = replace(job, deadline=deadline)
+    before = tickets.progress_counts(study.get_trials(deepcopy=False), job.settings.n_trials)
+    done_before = sum(before[k] for k in ("COMPLETE", "PRUNED", "FAIL"))
+    if progress:
+        err.print(f"study {job.study_name}: {done_before}/{job.settings.n_trials} trials finished, "
+                  f"{job.settings.workers} worker(s), storage {redact_uri(job.url)}", highlight=False, soft_wrap=True)
+    status = "FAILED"
+    try:
+        with sigterm_as_interrupt():
+            run_workers(job, prepared)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        summary = finalize(study, job, tracker, status)
+    summary["new_trials"] = sum(summary["counts"][k] for k in ("COMPLETE", "PRUNED", "FAIL")) - done_before
+    summary["tickets_added"] = added
+    return summary

@@ -1,0 +1,324 @@
+"""`genrebench.report`: reports built from tiny tracked runs, checked against MLflow and independent statistics."""
+
+from __future__ import annotations
+
+import sqlite3
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from conftest import make_folder  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from scipy import stats as sps  # noqa: E402
+
+from genrebench.errors import UserError  # noqa: E402
+from genrebench.report import build_report  # noqa: E402
+from genrebench.report import stats as rstats  # noqa: E402
+from genrebench.runner import RunOptions, run_experiment  # noqa: E402
+
+EXPERIMENT = "abl_tiny"
+BASE, OTHER = "normalization=per_chunk", "normalization=none"
+YAML = f"""name: {EXPERIMENT}
+description: two normalizations, tiny
+features: {{chunk_seconds: 2}}
+train: {{batch_size: 8, lr: 0.01}}
+sweep:
+  features.normalization: [per_chunk, none]
+"""
+METRICS = ["test_track_acc", "test_chunk_acc", "test_macro_f1", "best_epoch", "train_seconds", "model_parameters"]
+
+
+# ---- fixtures: 2 variants x 2 seeds, tracked the real way, made once -------------------------------
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("report")
+    data = make_folder(root / "data", labels=("low", "mid", "high"), per_label=8)
+    spec = root / f"{EXPERIMENT}.yaml"
+    spec.write_text(YAML)
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENREBENCH_CACHE", str(root / "cache"))
+        rows = run_experiment(str(spec), ["data.workers=1"], quick=True, epochs=2, seeds=2,
+                              opts=RunOptions(data=str(data)), tracking_uri=uri, progress=False)
+    return {"root": root, "uri": uri, "rows": rows, "db": root / "mlruns" / "mlflow.db"}
+
+
+@pytest.fixture(scope="module")
+def report(store) -> dict:
+    return build_report([EXPERIMENT], None, None, store["root"] / "reports" / "main", store["uri"])
+
+
+def _runs(uri: str) -> list:
+    client = MlflowClient(uri)
+    return client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+
+
+def _copy_store(store: dict, dst: Path) -> str:
+    """A private copy of the database (artifacts stay where they are: their URIs are absolute)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(store["db"]) as src, sqlite3.connect(dst) as out:
+        src.backup(out)
+    return f"sqlite:///{dst}"
+
+
+class _Page(HTMLParser):
+    """Collects img sources and links, and checks that every non-void tag is closed in order."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack, self.images, self.links, self.errors = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "a":
+            self.links.append(attrs["href"])
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def _parse(page: Path) -> _Page:
+    parser = _Page()
+    parser.feed(page.read_text(encoding="utf-8"))
+    parser.close()
+    return parser
+
+
+def _cell(mean: float, std: float, lo: float, hi: float) -> str:
+    return f"{mean:.3f} ± {std:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+# ---- statistics against hand computations -----------------------------------------------------------
+
+def test_mean_ci_is_student_t_and_single_seed_has_none():
+    out = rstats.mean_ci([1.0, 2.0, 3.0, 4.0])
+    std = np.sqrt(5 / 3)
+    half = 3.182446305284263 * std / 2  # t(0.975, 3) from tables
+    assert out["mean"] == pytest.approx(2.5) and out["std"] == pytest.approx(std)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((2.5 - half, 2.5 + half))
+    one = rstats.mean_ci([0.7])
+    assert one["n"] == 1 and one["mean"] == 0.7 and np.isnan(one["std"]) and np.isnan(one["ci_low"])
+
+
+def test_mcnemar_exact_by_hand():
+    base = [True] * 1 + [False] * 9 + [True] * 5
+    var = [False] * 1 + [True] * 9 + [True] * 5
+    out = rstats.mcnemar_exact(base, var)
+    assert (out["b"], out["c"]) == (1, 9)
+    assert out["p_value"] == pytest.approx(2 * (1 + 10) / 2**10)  # 2 * P[Bin(10, .5) <= 1]
+    assert rstats.mcnemar_exact([True, False], [True, False])["p_value"] == 1.0
+    assert rstats.verdict(0.0215, 0.5) == "significantly better than the baseline at 5%"
+    assert rstats.verdict(0.5, -0.3) == "no significant difference at 5%"
+
+
+def test_paired_bootstrap_edge_cases():
+    same = rstats.paired_bootstrap([True, False, True], [True, False, True])
+    assert same["diff"] == 0 and (same["ci_low"], same["ci_high"]) == (0.0, 0.0)
+    all_better = rstats.paired_bootstrap([False] * 5, [True] * 5)
+    assert all_better["diff"] == 1.0 and all_better["ci_low"] == 1.0
+
+
+# ---- the report against MLflow ------------------------------------------------------------------------
+
+def test_summary_numbers_equal_mlflow_and_t_interval(store, report):
+    assert report["runs"] == 4 and report["variants"] == 2 and report["baseline"] == BASE
+    summary = report["summary"]
+    written = pd.read_csv(report["summary_csv"], index_col="variant")
+    md = report["index_md"].read_text(encoding="utf-8")
+    for variant in (BASE, OTHER):
+        runs = [r for r in _runs(store["uri"]) if r.data.tags["genrebench.variant"] == variant]
+        assert len(runs) == 2
+        for metric in METRICS:
+            values = np.array([r.data.metrics[metric] for r in runs])
+            mean, std = values.mean(), values.std(ddof=1)
+            half = sps.t.ppf(0.975, len(values) - 1) * std / np.sqrt(len(values))
+            row = summary.loc[variant]
+            assert row[f"{metric}_mean"] == pytest.approx(mean, abs=1e-12), (variant, metric)
+            assert row[f"{metric}_std"] == pytest.approx(std, abs=1e-12)
+            assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == pytest.approx((mean - half, mean + half))
+            assert written.loc[variant, f"{metric}_mean"] == pytest.approx(mean, abs=1e-12)
+        acc = np.array([r.data.metrics["test_track_acc"] for r in runs])
+        half = sps.t.ppf(0.975, 1) * acc.std(ddof=1) / np.sqrt(2)
+        assert _cell(acc.mean(), acc.std(ddof=1), acc.mean() - half, acc.mean() + half) in md
+    assert f"{BASE} (baseline)" in md
+    assert "chunk-level, not per track" in md  # chunk numbers never pass for track accuracy
+
+
+def _correct(path: str) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    return frame.assign(ok=frame["predicted"] == frame["true"])[["track", "ok"]]
+
+
+def test_paired_tests_match_independent_computation(store, report, tmp_path):
+    client = MlflowClient(store["uri"])
+    by = {(r.data.tags["genrebench.variant"], int(r.data.tags["genrebench.seed"])): r.info.run_id
+          for r in _runs(store["uri"])}
+    base_parts, var_parts = [], []
+    for seed in (0, 1):
+        files = [client.download_artifacts(by[(v, seed)], "predictions_test.csv", str(tmp_path / f"{v}{seed}"))
+                 for v in (BASE, OTHER)]
+        merged = _correct(files[0]).merge(_correct(files[1]), on="track", suffixes=("_b", "_v"))
+        base_parts.append(merged["ok_b"].to_numpy())
+        var_parts.append(merged["ok_v"].to_numpy())
+    a, v = np.concatenate(base_parts), np.concatenate(var_parts)
+    b, c = int(np.sum(a & ~v)), int(np.sum(~a & v))
+    p = sps.binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0
+    idx = np.random.default_rng(0).integers(0, len(a), size=(10_000, len(a)))
+    diffs = v[idx].mean(axis=1) - a[idx].mean(axis=1)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+
+    row = report["significance"].set_index("variant").loc[OTHER]
+    assert row["matched_seeds"] == [0, 1] and row["n"] == len(a)
+    assert (row["b"], row["c"]) == (b, c)
+    assert row["p_value"] == pytest.approx(p, abs=1e-12)
+    assert row["diff"] == pytest.approx(v.mean() - a.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi), abs=1e-12)
+    md = report["index_md"].read_text(encoding="utf-8")
+    assert f"| {OTHER} | 0, 1 | {len(a)} |" in md and f"[{lo:.3f}, {hi:.3f}]" in md and f"{p:.3f}" in md
+    assert ("no significant difference at 5%" in md) == (p >= 0.05)
+
+
+def test_every_figure_exists_and_html_parses(report):
+    page = report["index_html"]
+    parsed = _parse(page)
+    assert not parsed.errors and not parsed.stack
+    assert len(parsed.images) >= 3  # ablation, learning curves, confusion matrix
+    for src in parsed.images:
+        assert not src.startswith(("http:", "https:", "/")) and (page.parent / src).is_file(), src
+    for href in parsed.links:
+        assert href.startswith("http://127.0.0.1:5000/#/experiments/") or (page.parent / href).exists(), href
+    for fig in report["figures"]:
+        assert fig.is_file() and fig.stat().st_size > 1000
+    md = report["index_md"].read_text(encoding="utf-8")
+    for src in [line.split("](", 1)[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]:
+        assert (report["index_md"].parent / src).is_file(), src
+    for section in ("Summary of variants", "Ablation: features.normalization", "Significance against the baseline",
+                    "Learning curves", "Per-genre recall", "Most confused genre pairs", "Data and environment"):
+        assert section in md, section
+
+
+def test_single_seed_variant_has_no_ci_and_baseline_override(store, tmp_path):
+    by = {(r.data.tags["genrebench.variant"], int(r.data.tags["genrebench.seed"])): r.info.run_id
+          for r in _runs(store["uri"])}
+    ids = [by[(BASE, 0)], by[(BASE, 1)], by[(OTHER, 0)]]
+    out = build_report([], None, ids, tmp_path / "r", store["uri"], baseline=OTHER)
+    assert out["baseline"] == OTHER and out["runs"] == 3
+    row = out["summary"].loc[OTHER]
+    assert row["test_track_acc_n"] == 1 and np.isnan(row["test_track_acc_ci_low"])
+    md = out["index_md"].read_text(encoding="utf-8")
+    assert f"{OTHER} (baseline)" in md and "(one seed: no CI)" in md
+    assert f"One seed only, so no std and no confidence interval: {OTHER}" in md
+    sig = out["significance"].set_index("variant").loc[BASE]
+    assert sig["matched_seeds"] == [0] and sig["skipped_seeds"] == {1: "only the variant has this seed"}
+
+
+def test_mixed_datasets_warn_and_unfinished_runs_are_excluded(store, tmp_path):
+    uri = _copy_store(store, tmp_path / "copy" / "mlflow.db")
+    client = MlflowClient(uri)
+    run = _runs(uri)[0]
+    client.set_tag(run.info.run_id, "dataset.fingerprint", "feedfacefeedface")
+    failed = client.create_run(run.info.experiment_id, run_name=f"{OTHER}-seed7",
+                               tags={"genrebench.variant": OTHER, "genrebench.seed": "7",
+                                     "genrebench.experiment": EXPERIMENT})
+    client.set_terminated(failed.info.run_id, "FAILED")
+    out = build_report([EXPERIMENT], None, None, tmp_path / "r", uri)
+    assert any("different datasets" in w and "feedfacefeedface" in w for w in out["warnings"])
+    md = out["index_md"].read_text(encoding="utf-8")
+    assert "**Warning:**" in md and "| dataset |" in md
+    assert out["runs"] == 4 and out["excluded"] == 1
+    assert "Excluded runs" in md and failed.info.run_id in md and "status FAILED" in md
+
+
+def _fake_study(uri: str, tmp_path: Path) -> tuple[str, list[str]]:
+    """A study as `genrebench study` leaves it: a parent run and one child run per trial."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    parent = client.create_run(exp, run_name="s1", tags={
+        "genrebench.role": "study", "genrebench.study": "s1", "genrebench.experiment": EXPERIMENT,
+        "dataset.fingerprint": "abc", "genrebench.trials.COMPLETE": "2", "genrebench.trials.PRUNED": "1",
+        "genrebench.trials.FAIL": "0", "best.train.lr": "0.003", "best.model.dropout": "0.25",
+        "genrebench.best_trial": "1"}).info.run_id
+    client.log_metric(parent, "best_value", 0.75)
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0.5, 0.75])
+    png = tmp_path / "optimization_history.png"
+    fig.savefig(png)
+    plt.close(fig)
+    client.log_artifact(parent, str(png))
+    children = []
+    for number, state, objective, lr in ((0, "COMPLETE", 0.5, 0.01), (1, "COMPLETE", 0.75, 0.003),
+                                         (2, "PRUNED", None, 0.1)):
+        child = client.create_run(exp, run_name=f"s1-trial{number}", tags={
+            "mlflow.parentRunId": parent, "genrebench.role": "trial", "genrebench.study": "s1",
+            "genrebench.trial": str(number), "genrebench.trial_state": state,
+            "genrebench.param.train.lr": str(lr)}).info.run_id
+        client.log_param(child, "train.lr", str(lr))
+        if objective is not None:
+            client.log_metric(child, "objective", objective)
+        client.set_terminated(child, "FINISHED")
+        children.append(child)
+    client.set_terminated(parent, "FINISHED")
+    return parent, children
+
+
+def test_study_section_from_fabricated_runs(store, tmp_path):
+    uri = _copy_store(store, tmp_path / "copy" / "mlflow.db")
+    parent, _ = _fake_study(uri, tmp_path)
+    out = build_report([EXPERIMENT], "s1", None, tmp_path / "r", uri)
+    assert out["runs"] == 4  # the study's parent and trials stay out of the variant table
+    md = out["index_md"].read_text(encoding="utf-8")
+    assert "## Study: s1" in md and parent in md
+    assert "| train.lr | 0.003 |" in md and "| model.dropout | 0.25 |" in md
+    assert "| best value (validation track accuracy) | 0.750 |" in md
+    assert "| COMPLETE | 2 | 2 |" in md and "| PRUNED | 1 | 1 |" in md and "| FAIL | 0 | 0 |" in md
+    assert "| 1 | COMPLETE | 0.750 | 0.003 |" in md  # top trial with its searched param
+    assert "Not logged on the study's parent run: parameter importances, slice plot, contour plot." in md
+    page = _parse(out["index_html"])
+    assert "figures/study-optimization_history.png" in page.images
+    assert all((out["index_html"].parent / src).is_file() for src in page.images)
+
+
+def test_bad_input_is_a_user_error(store, tmp_path):
+    uri, out = store["uri"], tmp_path / "r"
+    with pytest.raises(UserError, match="unknown experiment 'nope'"):
+        build_report(["nope"], None, None, out, uri)
+    with pytest.raises(UserError, match="unknown run id 'deadbeef'"):
+        build_report([], None, ["deadbeef"], out, uri)
+    with pytest.raises(UserError, match="unknown study 'nostudy'"):
+        build_report([EXPERIMENT], "nostudy", None, out, uri)
+    with pytest.raises(UserError, match="unknown baseline variant 'x'"):
+        build_report([EXPERIMENT], None, None, out, uri, baseline="x")
+    with pytest.raises(UserError, match="nothing to report"):
+        build_report([], None, None, out, uri)
+    with pytest.raises(UserError, match="no MLflow store"):
+        build_report([EXPERIMENT], None, None, out, f"sqlite:///{tmp_path / 'none' / 'mlflow.db'}")
+    assert not out.exists()
+
+
+def test_report_cli_writes_the_report_and_prints_its_path(store, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "cli"
+    res = subprocess.run([sys.executable, "-m", "genrebench", "report", EXPERIMENT, "--out", str(out),
+                          "--tracking-uri", store["uri"]], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert (out / "index.html").is_file() and (out / "index.md").is_file()
+    assert str(out / "index.html") in " ".join(res.stdout.split())
+    bare = subprocess.run([sys.executable, "-m", "genrebench", "report", "--tracking-uri", store["uri"]],
+                          capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 2 and "name at least one experiment" in bare.stderr and "Traceback" not in bare.stderr
