@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import sys
 import warnings
@@ -10,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from genrebench.errors import UserError
@@ -83,15 +86,14 @@ def data_inspect(
 ) -> None:
     """Tracks per label, durations, sample rates, channels, and every problem file with its reason."""
     from genrebench.data.inspect import inspect_dataset
+    from genrebench.data.prepare import strict_problems_message
     from genrebench.data.sources import open_source
 
     tracklist = open_source(root)
     res = inspect_dataset(tracklist, _audio_cfg(sample_rate, min_seconds), workers or (os.cpu_count() or 1))
     _print_inspection(res)
     if strict and res["problems"]:
-        first = res["problems"][0]
-        raise UserError(f"{len(res['problems'])} problem file(s) in {root} (--strict): first is "
-                        f"{first['path']}: {first['reason']} ({first['detail']})")
+        raise UserError(strict_problems_message(res["problems"], root))
 
 
 def _print_inspection(res: dict) -> None:
@@ -164,7 +166,9 @@ TrackingOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow 
 
 @app.command("run")
 def run_cmd(
-    experiment: Annotated[str, typer.Argument(help="NAME (experiments/NAME.yaml) or PATH.yaml.")],
+    experiment: Annotated[str | None, typer.Argument(help="NAME (experiments/NAME.yaml) or PATH.yaml.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue this interrupted (KILLED) run from its "
+                                               "checkpoint; its config comes from the checkpoint.")] = None,
     data: Annotated[str | None, typer.Option(help="Dataset folder, manifest CSV, or 'synthetic'.")] = None,
     sets: SetOpt = None,
     epochs: Annotated[int | None, typer.Option(help="Shortcut for --set train.epochs=N.")] = None,
@@ -177,13 +181,45 @@ def run_cmd(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train and test every variant of an experiment; each variant x seed is one MLflow run."""
-    from genrebench.runner import RunOptions, run_experiment
+    from genrebench.runner import RunOptions
 
     opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers)
-    rows = run_experiment(experiment, sets or [], quick=quick, epochs=epochs, seeds=seeds, opts=opts,
-                          tracking_uri=tracking_uri, progress=sys.stderr.isatty())
+    try:
+        rows = _run_or_resume(experiment, resume, sets, epochs, seeds, quick, opts, tracking_uri)
+    except KeyboardInterrupt as exc:
+        _say_interrupted(exc)
+        raise
     _print_runs(rows)
     out.print("compare runs: genrebench ui   (then open http://127.0.0.1:5000)")
+
+
+def _run_or_resume(experiment, resume, sets, epochs, seeds, quick, opts, tracking_uri) -> list[dict]:
+    from genrebench.runner import resume_run, run_experiment
+
+    if resume:
+        # The checkpoint fixes the recipe; silently ignoring a changed one would mislabel the run.
+        changed = [flag for flag, used in (("EXPERIMENT", experiment), ("--set", sets), ("--epochs", epochs),
+                                           ("--quick", quick), ("--seeds", seeds != 1)) if used]
+        if changed:
+            raise UserError(f"--resume continues a run with its own config: drop {', '.join(changed)}")
+        return resume_run(resume, opts, tracking_uri, progress=sys.stderr.isatty())
+    if experiment is None:
+        raise UserError("run needs an EXPERIMENT (e.g. genrebench run baseline) or --resume RUN_ID")
+    return run_experiment(experiment, sets or [], quick=quick, epochs=epochs, seeds=seeds, opts=opts,
+                          tracking_uri=tracking_uri, progress=sys.stderr.isatty())
+
+
+def _say_interrupted(exc: BaseException) -> None:
+    run_id = getattr(exc, "run_id", None)
+    if run_id:
+        line = (f"interrupted: run {run_id} ended KILLED with its checkpoint after epoch "
+                f"{exc.checkpoint['epoch']}; continue it with: genrebench run --resume {run_id}")
+    else:
+        line = "interrupted: any open run was ended KILLED"
+    # Plain write, not rich: the interruption may have hit inside a rich print, whose console then
+    # keeps its output in a buffer that is never flushed.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _print_runs(rows: list[dict]) -> None:
@@ -291,6 +327,38 @@ def report_cmd(
               f"{res['index_md']})", highlight=False, soft_wrap=True)
 
 
+@app.command("runs")
+def runs_cmd(
+    experiments: Annotated[list[str] | None, typer.Argument(help="MLflow experiments (default: all).")] = None,
+    state: Annotated[list[str] | None, typer.Option("--state", help="Only runs in this state (repeatable): "
+                                                    "RUNNING, FINISHED, FAILED, KILLED.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Newest N runs.")] = 50,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Tracked runs with their state; RUNNING runs whose process is gone are first marked FAILED."""
+    from datetime import datetime
+
+    from genrebench.tracking.runs import list_runs
+
+    res = list_runs(tracking_uri, list(experiments or []), list(state or []), limit)
+    # Plain aligned lines rather than a table: ids are copied into --resume and predict, so they must
+    # never be cut or wrapped, whatever the terminal width.
+    out.print(f"runs in {res['store']} (newest first)", highlight=False, soft_wrap=True)
+    rows = [("run id", "state", "started", "min", "acc", "experiment/run", "note")]
+    for r in res["runs"]:
+        started = datetime.fromtimestamp(r["start_ms"] / 1000).strftime("%Y-%m-%d %H:%M") if r["start_ms"] else ""
+        acc = r["test_track_acc"] if r["test_track_acc"] is not None else r["val_best_track_acc"]
+        note = (f"resume: genrebench run --resume {r['run_id']}" if r["status"] == "KILLED" and r["checkpoint_epoch"]
+                else r["failure"] or (f"pid {r['owner']}" if r["status"] == "RUNNING" else r["role"]))
+        rows.append((r["run_id"], r["status"], started, f"{r['seconds'] / 60:.1f}" if r["seconds"] is not None else "",
+                     f"{acc:.3f}" if acc is not None else "", f"{r['experiment']}/{r['name']}", note or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows if res["runs"] else []:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    if not res["runs"]:
+        out.print("no runs")
+
+
 @app.command("list")
 def list_cmd(
     folder: Annotated[Path, typer.Option(help="Folder of experiment files.")] = Path("experiments"),
@@ -339,8 +407,9 @@ def ui_cmd(
 
     uri = resolve_tracking_uri(tracking_uri)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"[yellow]warning:[/yellow] binding to {host}: anyone who can reach this port can read your runs")
-    out.print(f"mlflow ui on {redact_uri(uri)} at http://{host}:{port}")
+        err.print(f"[yellow]warning:[/yellow] binding to {host}: anyone who can reach this port can read your runs",
+                  highlight=False, soft_wrap=True)
+    out.print(f"mlflow ui on {redact_uri(uri)} at http://{host}:{port}", highlight=False, soft_wrap=True)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     raise typer.Exit(subprocess.call(cmd))
 
@@ -375,16 +444,73 @@ def predict_cmd(
                           highlight=False)
 
 
+# OSErrors that describe the user's machine (full disk, permissions, a file where a folder belongs), not a bug:
+# shown as one line naming the path. Any other OSError keeps its traceback.
+_USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
+                          errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EMFILE})
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where += f" -> {exc.filename2}"
+    hint = " (disk full: free some space, then run the command again)" if exc.errno in (errno.ENOSPC,
+                                                                                          errno.EDQUOT) else ""
+    return f"{exc.strerror or exc}{where}{hint}"
+
+
+# Typer raises click's exceptions (older typer) or its vendored copies (newer typer, which exports neither class);
+# either way they are the bases of the exported `typer.BadParameter`.
+_UsageError, _ClickException = typer.BadParameter.__mro__[1:3]
+
+
+def _usage_error_line(exc: Exception) -> str:
+    """A usage error (bad option value or type, unknown option) as one line instead of a framed box."""
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    return " ".join(exc.format_message().split()) + where
+
+
+def _invoke_app() -> int:
+    """Run the typer app without its standalone error handling, so usage errors can be shown as one line."""
+    from typer import rich_utils
+
+    try:
+        code = app(standalone_mode=False)
+    except _ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # recognised by name, as typer itself does
+            return exc.exit_code  # typer has already printed the help
+        if isinstance(exc, _UsageError):
+            raise UserError(_usage_error_line(exc)) from exc
+        rich_utils.rich_format_error(exc)
+        return exc.exit_code
+    except typer.Abort:
+        rich_utils.rich_abort_error()
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2; `--debug` re-raises them with a traceback."""
     warnings.showwarning = _show_warning
+    # MLflow announces at INFO level that it creates a new store's tables: noise that would crowd error lines.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     try:
-        app()
-    except KeyboardInterrupt:
-        err.print("interrupted: the run was ended KILLED")
+        sys.exit(_invoke_app())
+    except KeyboardInterrupt as exc:  # outside a command; typer turns one inside into exit code 130
+        _say_interrupted(exc)
         sys.exit(130)
     except UserError as exc:
         if _state["debug"] or "--debug" in sys.argv:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except OSError as exc:
+        if exc.errno not in _USER_ERRNOS or _state["debug"] or "--debug" in sys.argv:
+            raise
+        _fail(_os_error_line(exc))
+
+
+def _fail(message: str) -> None:
+    # Escaped: a path or value in brackets ("[rock]") must print as itself, not vanish as rich markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)

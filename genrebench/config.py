@@ -11,7 +11,7 @@ import difflib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -256,6 +256,40 @@ def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _did_you_mean(value: Any, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(value), choices, n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _section_at(loc: tuple) -> type[BaseModel] | None:
+    """The config section a validation error's location points into (None past a non-section field)."""
+    model: type[BaseModel] = ExperimentConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def _unknown_key_hint(loc: tuple) -> str:
+    """Close matches among the keys the section does have, so a typo is fixed without reading the schema."""
+    section = _section_at(loc[:-1])
+    if section is None:
+        return ""
+    prefix = "".join(f"{p}." for p in loc[:-1])
+    known = [f"{prefix}{name}" for name in section.model_fields]
+    return _did_you_mean(f"{prefix}{loc[-1]}", known) or f" (known: {', '.join(known)})"
+
+
+def _literal_hint(loc: tuple, value: Any) -> str:
+    section = _section_at(loc[:-1])
+    field = section.model_fields.get(str(loc[-1])) if section else None
+    if field is None or get_origin(field.annotation) is not Literal:
+        return ""
+    return _did_you_mean(value, [str(c) for c in get_args(field.annotation)])
+
+
 def validate(tree: dict, origin: str) -> ExperimentConfig:
     """An ExperimentConfig, or a one-line UserError naming the offending key and value."""
     try:
@@ -265,10 +299,25 @@ def validate(tree: dict, origin: str) -> ExperimentConfig:
         key = ".".join(str(p) for p in err["loc"] if not str(p).isdigit() or len(err["loc"]) == 1) or "config"
         msg = err["msg"].replace("Value error, ", "")
         if err["type"] == "extra_forbidden":
-            raise UserError(f"{origin}: unknown key {key!r}") from exc
-        raise UserError(f"{origin}: {key}: {msg} (got {err.get('input')!r})") from exc
+            raise UserError(f"{origin}: unknown key {key!r}{_unknown_key_hint(err['loc'])}") from exc
+        hint = _literal_hint(err["loc"], err.get("input")) if err["type"] == "literal_error" else ""
+        raise UserError(f"{origin}: {key}: {msg} (got {err.get('input')!r}){hint}") from exc
     except TypeError as exc:
         raise UserError(f"{origin}: {exc}") from exc
+
+
+def check_registered(cfg: ExperimentConfig, origin: str) -> None:
+    """Model and normalizer names must be registered: checked at load time, so a typo fails before any data
+    is prepared rather than after minutes of feature extraction."""
+    from genrebench.data.features import list_normalizers
+    from genrebench.models import list_models  # imports torch, which every command that trains needs anyway
+
+    for key, what, value, known, listing in (
+            ("model.name", "model", cfg.model.name, list_models(), "run 'genrebench models' to list them"),
+            ("features.normalization", "normalizer", cfg.features.normalization, list_normalizers(),
+             f"known: {', '.join(list_normalizers())}")):
+        if value not in known:
+            raise UserError(f"{origin}: {key}: unknown {what} {value!r}{_did_you_mean(value, known)} ({listing})")
 
 
 def _sweep_grid(sweep: Any, origin: str) -> list[dict[str, Any]]:
@@ -327,6 +376,7 @@ def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), qu
             for key, value in layer.items():
                 set_dotted(variant, key, copy.deepcopy(value))
         cfg = validate(variant, str(path))
+        check_registered(cfg, str(path))
         variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, swept), config=cfg, swept=swept,
                                 is_base=_is_base(tree, swept)))
     return variants

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from genrebench.config import ExperimentConfig, Variant, load_experiment
+from genrebench.config import ExperimentConfig, Variant, load_experiment, set_dotted, validate
 from genrebench.data import PreparedData, prepare_data
+from genrebench.errors import UserError
 from genrebench.train import fit
+from genrebench.train.checkpoint import Interrupted, deferred_interrupts, stop_signals
 
 
 @dataclass(frozen=True)
@@ -38,17 +37,9 @@ def seeded(cfg: ExperimentConfig, offset: int) -> ExperimentConfig:
     return cfg.model_copy(update={"train": cfg.train.model_copy(update={"seed": cfg.train.seed + offset})})
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt():
     """SIGTERM behaves like Ctrl-C, so a killed job ends its run KILLED instead of leaving it RUNNING."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return stop_signals()
 
 
 def data_key(cfg: ExperimentConfig) -> tuple[str, str]:
@@ -82,12 +73,61 @@ def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = 
                         **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
                 name = f"{variant.name}-seed{cfg.train.seed}"
                 with tracker.run(variant.experiment, name, flatten(cfg.model_dump(mode="json")), tags) as run_id:
-                    result = fit(cfg, prepared, tracker, progress=progress)
+                    result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress)
                     tracker.log_result(result, prepared)
-                rows.append({"variant": variant.name, "seed": cfg.train.seed, "run_id": run_id,
-                             "experiment": variant.experiment, **result.final,
-                             "skipped_files": len(prepared.report)})
+                rows.append(_row(variant.name, variant.experiment, cfg, run_id, result, prepared))
     return rows
+
+
+def _row(variant: str, experiment: str, cfg: ExperimentConfig, run_id: str, result, prepared: PreparedData) -> dict:
+    return {"variant": variant, "seed": cfg.train.seed, "run_id": run_id, "experiment": experiment, **result.final,
+            "skipped_files": len(prepared.report)}
+
+
+def fit_or_checkpoint(cfg: ExperimentConfig, prepared: PreparedData, tracker, run_id: str | None,
+                      progress: bool, resume: dict | None = None):
+    """`fit()`; when interrupted, log the last epoch's checkpoint to the run before the run ends KILLED.
+
+    The interruption is re-raised with `run_id` attached, so the CLI can say how to resume.
+    """
+    try:
+        return fit(cfg, prepared, tracker, progress=progress, resume=resume)
+    except Interrupted as exc:
+        exc.run_id = run_id
+        with deferred_interrupts():  # a second Ctrl-C must not cut the upload in half
+            tracker.log_checkpoint(exc.checkpoint)
+        raise
+
+
+def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | None = None,
+               progress: bool = True) -> list[dict]:
+    """Continue an interrupted run from its checkpoint, in the same MLflow run (`genrebench run --resume`).
+
+    The config comes from the checkpoint; only where the data lives and how to compute (device, cache,
+    workers) may change, and the data must have the same fingerprint as before.
+    """
+    from genrebench.tracking.mlflow_tracker import MlflowTracker
+
+    tracker = MlflowTracker(tracking_uri)
+    run = tracker.get_run(run_id)
+    if run.info.status in ("RUNNING", "FINISHED"):
+        what = "still running" if run.info.status == "RUNNING" else "already finished"
+        raise UserError(f"run {run_id} is {what}: only a KILLED or FAILED run with a checkpoint can be resumed")
+    ckpt = tracker.load_checkpoint(run_id)
+    tree = ckpt["config"]
+    for key, value in (opts or RunOptions()).sets().items():
+        tree = set_dotted(tree, key, value)
+    cfg = validate(tree, f"checkpoint of run {run_id}")
+    prepared = prepare_data(cfg.data, cfg.features, progress=progress)
+    if prepared.fingerprint != ckpt["fingerprint"]:
+        raise UserError(f"run {run_id} was trained on dataset {ckpt['fingerprint']}, but {cfg.data.source} is now "
+                        f"{prepared.fingerprint}: resuming on other data would mix two experiments")
+    tags = run.data.tags
+    with sigterm_as_interrupt(), tracker.resumed(run_id, {"genrebench.resumed_from_epoch": str(ckpt["epoch"])}):
+        result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress, resume=ckpt)
+        tracker.log_result(result, prepared)
+    return [_row(tags.get("genrebench.variant", cfg.name), tags.get("genrebench.experiment", ""), cfg, run_id,
+                 result, prepared)]
 
 
 def run_experiment(spec: str, sets: list[str] | None = None, quick: bool = False, epochs: int | None = None,

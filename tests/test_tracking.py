@@ -273,6 +273,7 @@ def test_tracker_repr_never_shows_the_password(store):
 
 
 def test_resolve_tracking_uri_precedence_and_default(tmp_path, monkeypatch):
+    monkeypatch.setattr("genrebench.store_urls._probe", lambda *args: None)  # no server behind these made-up hosts
     assert resolve_tracking_uri("http://server:5000") == "http://server:5000"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
     assert resolve_tracking_uri(None) == "http://env:5000"

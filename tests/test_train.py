@@ -60,9 +60,9 @@ def test_test_split_is_scored_with_the_best_checkpoint_not_the_last(tones, monke
     snapshots = []
     real = loop._epoch_metrics
 
-    def fake(model, *args):
-        metrics = real(model, *args)
-        snapshots.append(copy.deepcopy(model.state_dict()))
+    def fake(state, *args):
+        metrics = real(state, *args)
+        snapshots.append(copy.deepcopy(state["model"].state_dict()))
         return {**metrics, "val_track_acc": next(scripted)}
 
     monkeypatch.setattr(loop, "_epoch_metrics", fake)

@@ -85,8 +85,11 @@ def _atomic_write(target: Path, write) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A failed write (ENOSPC from inside np.save) carries no path; the user needs to know which disk.
+            exc.filename = str(target)
         raise
 
 
@@ -149,7 +152,12 @@ class FeatureCache:
         if mel is not None:
             _atomic_write(npy, lambda fh: np.save(fh, np.ascontiguousarray(mel, dtype=np.float32)))
             meta.update(shape=list(mel.shape), npy_bytes=npy.stat().st_size, crc32=_file_crc(npy))
-        _atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+        try:
+            _atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+        except BaseException:
+            # Without its JSON the .npy is dead weight (never read); on a full disk, every byte freed counts.
+            npy.unlink(missing_ok=True)
+            raise
         return Entry(digest=digest, npy=npy if mel is not None else None, n_samples=int(n_samples),
                      n_frames=int(mel.shape[1]) if mel is not None else 0, problem=problem, info=info)
 

@@ -23,6 +23,9 @@ from genrebench.data.sources import SPLIT_NAMES, Track, TrackList, open_source
 from genrebench.data.splits import assign_splits, split_counts
 from genrebench.errors import UserError
 
+# How many problem files a --strict error names before it says "and N more".
+STRICT_LISTED = 5
+
 
 @dataclass
 class PreparedData:
@@ -128,6 +131,7 @@ def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -
     """Resolve, check, cache, split and chunk a dataset; problem files are skipped and reported
     (or, with `data.strict`, raised as one UserError)."""
     cache_dir = default_cache_dir(data.cache_dir)
+    ensure_cache_dir(cache_dir)
     tracklist = resolve_source(data, cache_dir)
     cache = FeatureCache(cache_dir, data.audio, feat)
     extracted = extract_features([t.path for t in tracklist.tracks], cache, data.workers, progress)
@@ -158,13 +162,34 @@ def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -
     return prepared
 
 
+def ensure_cache_dir(cache_dir: Path) -> None:
+    """Create the cache folder up front: a path that cannot be a folder is one line naming it, not an OSError
+    from deep inside a worker process. (A folder without write permission still fails at its first write,
+    with that file's name: a warm read-only cache is legitimate.)"""
+    hint = "pass --cache-dir or set GENREBENCH_CACHE"
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise UserError(f"cache folder {cache_dir} is a file, not a folder ({hint})")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        at = f" at {exc.filename}" if exc.filename and str(exc.filename) != str(cache_dir) else ""
+        raise UserError(f"cannot create cache folder {cache_dir}: {exc.strerror or exc}{at} ({hint})") from exc
+
+
+def strict_problems_message(problems: list[dict], root: Path | str) -> str:
+    """One line naming the first few problem files with their reasons: enough to fix a handful at once
+    without scrolling a long list (`data inspect` shows them all)."""
+    shown = "; ".join(f"{p['path']}: {p['reason']} ({p['detail']})" for p in problems[:STRICT_LISTED])
+    more = len(problems) - STRICT_LISTED
+    rest = f"; and {more} more (genrebench data inspect {root} lists them all)" if more > 0 else ""
+    return f"{len(problems)} problem file(s) in {root} (--strict): {shown}{rest}"
+
+
 def _handle_problems(report: list[dict], tracklist: TrackList, strict: bool) -> None:
     if not report:
         return
-    first = report[0]
     if strict:
-        raise UserError(f"{len(report)} problem file(s) in {tracklist.root} (--strict): first is "
-                        f"{first['path']}: {first['reason']} ({first['detail']})")
+        raise UserError(strict_problems_message(report, tracklist.root))
     for row in report:
         warnings.warn(f"skipping {row['path']}: {row['reason']} ({row['detail']})", stacklevel=3)
 

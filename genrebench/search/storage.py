@@ -11,8 +11,6 @@ If two machines add tickets at the same moment, the extras rank past N and are n
 
 from __future__ import annotations
 
-import fcntl
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,20 +21,28 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from genrebench.errors import UserError
+from genrebench.locks import file_lock
+from genrebench.store_urls import DATABASE_SCHEMES, check_store_url, ensure_db_folder
 from genrebench.tracking.mlflow_tracker import redact_uri, sqlite_path
 
 DEFAULT_STORAGE = Path("mlruns") / "optuna.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+EXAMPLE = "sqlite:///mlruns/optuna.db, a path ending in .db, or postgresql://user@host/db"
 
 
 def storage_url(url: str | None) -> str:
     """`url`, else `sqlite:///<abs>/mlruns/optuna.db`; a bare `.db` path becomes a sqlite URL."""
     url = url or f"sqlite:///{DEFAULT_STORAGE.resolve()}"
     if "://" not in url:
+        if Path(url).suffix not in SQLITE_SUFFIXES:
+            # Anything else would silently become a new SQLite file named like the typo.
+            raise UserError(f"--storage {redact_uri(url)!r} is neither a storage URL nor a .db file (use {EXAMPLE})")
         url = f"sqlite:///{Path(url).resolve()}"
+    check_store_url(url, "--storage", DATABASE_SCHEMES, EXAMPLE)
     db = sqlite_path(url)
     if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        ensure_db_folder(db, "--storage", "pass --storage with another path or URL")
     return url
 
 
@@ -64,13 +70,8 @@ def storage_lock(url: str) -> Iterator[None]:
     if db is None:
         yield
         return
-    fd = os.open(f"{db}.lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with file_lock(f"{db}.lock"):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _slot(trial: FrozenTrial) -> int:

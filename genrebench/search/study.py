@@ -211,7 +211,7 @@ def _parent_run(study: optuna.Study, tracker: MlflowTracker, job: WorkerJob, pre
     run_id = study.user_attrs.get("genrebench.mlflow_parent_run_id")
     if run_id:
         try:
-            tracker.client.update_run(run_id, status="RUNNING")
+            tracker.reopen_run(run_id, activate=False)
             return run_id
         except Exception:  # noqa: BLE001 - the id came from another tracking store: start a fresh parent here
             warnings.warn(f"parent run {run_id} is not in {redact_uri(tracker.tracking_uri)}; starting a new one",

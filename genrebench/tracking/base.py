@@ -13,13 +13,16 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Tracker(Protocol):
-    """What training needs from a tracker: per-step metrics, the finished result, and tags."""
+    """What training needs from a tracker: per-step metrics, the finished result, tags, and the checkpoint
+    of an interrupted run."""
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
 
     def log_result(self, result: Result, prepared: PreparedData) -> None: ...
 
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
+
+    def log_checkpoint(self, checkpoint: dict) -> None: ...
 
 
 class NullTracker:
@@ -33,6 +36,9 @@ class NullTracker:
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Ignore tags."""
+
+    def log_checkpoint(self, checkpoint: dict) -> None:
+        """Ignore the checkpoint (nothing to resume from without a store)."""
 
     @contextmanager
     def run(self, experiment: str, run_name: str, params: Mapping | None = None, tags: Mapping | None = None,

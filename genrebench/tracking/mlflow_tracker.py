@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -34,7 +33,17 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, 
 from genrebench import __version__
 from genrebench.data.prepare import PreparedData
 from genrebench.errors import UserError
+from genrebench.locks import file_lock
+from genrebench.store_urls import (
+    HOSTED_SCHEMES,
+    MLFLOW_DATABASE_SCHEMES,
+    SERVER_SCHEMES,
+    check_store_url,
+    ensure_db_folder,
+)
 from genrebench.tracking.artifacts import write_artifacts
+from genrebench.tracking.liveness import owner_tags, reap_stale_runs
+from genrebench.train.checkpoint import CHECKPOINT_ARTIFACT, load_checkpoint, save_checkpoint
 from genrebench.train.result import Result
 
 if TYPE_CHECKING:
@@ -47,6 +56,7 @@ PARAMS_PER_BATCH = 100
 TAGS_PER_BATCH = 100
 METRICS_PER_BATCH = 1000
 MAX_PARAM_LENGTH = 6000
+TRACKING_SCHEMES = MLFLOW_DATABASE_SCHEMES | SERVER_SCHEMES | HOSTED_SCHEMES
 _SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "credential")
 
 
@@ -92,9 +102,11 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
             raise UserError(f"tracking uri {redact_uri(uri)!r} is a folder (the old file store, which MLflow 3 "
                             f"refuses); use sqlite:///{DEFAULT_STORE} or http://host:port")
         uri = f"sqlite:///{local.resolve()}"
+    check_store_url(uri, "tracking uri", TRACKING_SCHEMES, f"sqlite:///{DEFAULT_STORE}, http://host:port or "
+                    "postgresql://user@host/db")
     db = sqlite_path(uri)
     if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        ensure_db_folder(db, "tracking store", "pass --tracking-uri or set MLFLOW_TRACKING_URI")
     return uri
 
 
@@ -121,6 +133,11 @@ def flatten(d: Mapping, prefix: str = "") -> dict[str, str]:
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _git(*args: str) -> str | None:
@@ -191,8 +208,27 @@ class MlflowTracker:
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
-        self.client = MlflowClient(self.tracking_uri)
         self._local = threading.local()
+        self.client = self._open_store()
+
+    def _open_store(self) -> MlflowClient:
+        """A client on the store, whose tables exist, after ending runs whose process is gone.
+
+        For SQLite this happens under a file lock: processes that start together would otherwise all
+        run MLflow's schema migrations (which the client does on creation) at once and trip over each
+        other's tables.
+        """
+        db = sqlite_path(self.tracking_uri)
+        with file_lock(f"{db}.lock") if db is not None else nullcontext():
+            try:
+                client = MlflowClient(self.tracking_uri)
+                reaped = reap_stale_runs(client)
+            except MlflowException as exc:
+                raise UserError(f"tracking store {redact_uri(self.tracking_uri)}: {_first_line(exc)}") from exc
+        for r in reaped:
+            warnings.warn(f"run {r['run_id']} ({r['run_name']}) was RUNNING but its process {r['pid']} is gone: "
+                          "marked FAILED", stacklevel=3)
+        return client
 
     def __repr__(self) -> str:
         return f"MlflowTracker({redact_uri(self.tracking_uri)!r})"
@@ -240,8 +276,7 @@ class MlflowTracker:
     def start_run(self, experiment: str, run_name: str, params: Mapping | None = None,
                   tags: Mapping[str, str] | None = None, parent_run_id: str | None = None) -> str:
         """Create a run (a child of `parent_run_id` when given), log its params, and make it the active run."""
-        all_tags = {**{k: str(v) for k, v in (tags or {}).items()}, "genrebench.host": socket.gethostname(),
-                    "genrebench.pid": str(os.getpid())}
+        all_tags = {**{k: str(v) for k, v in (tags or {}).items()}, **owner_tags()}
         if parent_run_id:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         run = self.client.create_run(self.get_or_create_experiment(experiment), run_name=run_name, tags=all_tags)
@@ -296,15 +331,60 @@ class MlflowTracker:
             tags: Mapping[str, str] | None = None, parent_run_id: str | None = None) -> Iterator[str]:
         """A run that always ends: FINISHED on success, KILLED on Ctrl-C, FAILED on any other exception."""
         run_id = self.start_run(experiment, run_name, params, tags, parent_run_id)
+        with self._ending(run_id):
+            yield run_id
+
+    @contextmanager
+    def _ending(self, run_id: str) -> Iterator[None]:
         status = "FAILED"
         try:
-            yield run_id
+            yield
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
             raise
         finally:
             self.end_run(status, run_id)
+
+    def get_run(self, run_id: str):
+        """The run `run_id`; an unknown id is a UserError naming it and the store."""
+        try:
+            return self.client.get_run(run_id)
+        except MlflowException as exc:
+            raise UserError(f"unknown run id {run_id!r} in {redact_uri(self.tracking_uri)}") from exc
+
+    def reopen_run(self, run_id: str, tags: Mapping[str, str] | None = None, activate: bool = True) -> None:
+        """Make an ended run RUNNING again and owned by this process (so stale-run cleanup leaves it alone);
+        `activate` also makes it the run that `log_metrics` and friends write to."""
+        self.client.update_run(run_id, status="RUNNING")
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in {**owner_tags(), **(tags or {})}.items()])
+        if activate:
+            self._stack.append(run_id)
+
+    @contextmanager
+    def resumed(self, run_id: str, tags: Mapping[str, str] | None = None) -> Iterator[str]:
+        """`run()` for an existing run: reopened, then ended FINISHED, KILLED or FAILED like a new one."""
+        self.reopen_run(run_id, tags)
+        with self._ending(run_id):
+            yield run_id
+
+    def log_checkpoint(self, checkpoint: dict) -> None:
+        """Upload a resumable checkpoint as `checkpoint/last.pt` of the active run (replacing an older one)."""
+        run_id = self._require_run()
+        with tempfile.TemporaryDirectory(prefix="genrebench-checkpoint-") as tmp:
+            path = save_checkpoint(checkpoint, Path(tmp) / Path(CHECKPOINT_ARTIFACT).name)
+            self.client.log_artifact(run_id, str(path), str(Path(CHECKPOINT_ARTIFACT).parent))
+        self.client.log_batch(run_id, tags=[RunTag("genrebench.checkpoint_epoch", str(checkpoint["epoch"]))])
+
+    def load_checkpoint(self, run_id: str) -> dict:
+        """The checkpoint an interrupted run logged; a UserError when it has none."""
+        with tempfile.TemporaryDirectory(prefix="genrebench-checkpoint-") as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, CHECKPOINT_ARTIFACT, tmp)
+            except (MlflowException, OSError) as exc:
+                raise UserError(f"run {run_id} has no checkpoint ({CHECKPOINT_ARTIFACT}): only a run interrupted "
+                                "with Ctrl-C or SIGTERM can be resumed") from exc
+            return load_checkpoint(local)
 
     def log_result(self, result: Result, prepared: PreparedData) -> None:
         """Everything a finished run leaves behind: files, final metrics, tags, dataset and model."""

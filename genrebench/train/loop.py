@@ -22,6 +22,7 @@ from genrebench.data.dataset import build_datasets
 from genrebench.data.prepare import PreparedData
 from genrebench.models import create_model
 from genrebench.train.bundle import make_bundle
+from genrebench.train.checkpoint import Interrupted, deferred_interrupts, set_rng_state, snapshot, stop_requested
 from genrebench.train.metrics import split_eval
 from genrebench.train.result import Result, SplitEval
 
@@ -58,8 +59,10 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _loader(ds, batch_size: int, shuffle: bool, seed: int, workers: int, device: torch.device) -> DataLoader:
-    gen = torch.Generator().manual_seed(seed)
+def _loader(ds, batch_size: int, shuffle: bool, gen: torch.Generator, workers: int,
+            device: torch.device) -> DataLoader:
+    # Each loader owns its generator: a checkpoint saves and restores them, so a resumed run shuffles
+    # exactly as an uninterrupted one would.
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=workers,
                       pin_memory=device.type == "cuda", persistent_workers=workers > 0)
 
@@ -81,6 +84,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     n, start = 0, time.perf_counter()
     task = progress.add_task("train", total=len(loader), stats="") if progress else None
     for step, (x, y, _) in enumerate(loader):
+        if stop_requested():  # a signal whose KeyboardInterrupt was swallowed (see stop_requested)
+            raise KeyboardInterrupt("stop requested")
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with _autocast(device):
             logits = model(x)
@@ -157,7 +162,8 @@ def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
             f"{m['epoch_seconds']:.1f} s")
 
 
-def _epoch_metrics(model, loaders, optimizer, device, prepared, progress) -> dict[str, float]:
+def _epoch_metrics(loop: dict, device, prepared, progress) -> dict[str, float]:
+    model, loaders, optimizer = loop["model"], loop["loaders"], loop["optimizer"]
     metrics = train_one_epoch(model, loaders["train"], optimizer, device, progress)
     val = evaluate(model, loaders["val"], device, prepared)
     return {**metrics, "val_loss": val.metrics["loss"], "val_acc": val.metrics["chunk_acc"],
@@ -165,8 +171,51 @@ def _epoch_metrics(model, loaders, optimizer, device, prepared, progress) -> dic
             "lr": optimizer.param_groups[0]["lr"]}
 
 
+def _setup(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device) -> dict:
+    """Seeded model, loaders, optimizer and scheduler, plus the empty best-so-far state: the loop's state."""
+    seed_everything(cfg.train.seed, device)
+    t = cfg.train
+    ds = build_datasets(prepared, cfg.features.normalization)
+    model = create_model(cfg.model.name, num_classes=len(prepared.labels), **cfg.model.overrides()).to(device)
+    generators = {s: torch.Generator().manual_seed(t.seed) for s in ("train", "val", "test")}
+    loaders = {s: _loader(ds[s], t.batch_size if s == "train" else t.eval_batch_size, s == "train", generators[s],
+                          t.num_workers, device) for s in ("train", "val", "test")}
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    return {"ds": ds, "model": model, "loaders": loaders, "generators": generators, "optimizer": optimizer,
+            "scheduler": _scheduler(cfg, optimizer), "epoch": 0, "best": None, "best_epoch": 0, "best_state": None,
+            "stale": 0, "history": [], "seconds": 0.0, "config": cfg.model_dump(mode="json"),
+            "fingerprint": prepared.fingerprint}
+
+
+def _restore(loop: dict, ckpt: dict) -> None:
+    """Put a checkpoint's state into a freshly set-up loop (same config and data, checked by the caller)."""
+    loop["model"].load_state_dict(ckpt["model"])
+    loop["optimizer"].load_state_dict(ckpt["optimizer"])
+    if loop["scheduler"] is not None and ckpt["scheduler"] is not None:
+        loop["scheduler"].load_state_dict(ckpt["scheduler"])
+    set_rng_state(ckpt["rng"], loop["generators"])
+    loop.update({k: ckpt[k] for k in ("epoch", "best", "best_epoch", "best_state", "stale", "seconds")})
+    loop["history"] = list(ckpt["history"])
+
+
+def _end_epoch(loop: dict, metrics: dict[str, float], t) -> None:
+    """Record an epoch: best checkpoint, patience, scheduler step; afterwards the state is resumable."""
+    value = metrics[t.monitor]
+    if _improved(value, loop["best"], t.monitor):
+        loop.update(best=value, best_epoch=metrics["epoch"], stale=0,
+                    best_state=copy.deepcopy(loop["model"].state_dict()))
+    else:
+        loop["stale"] += 1
+    if t.scheduler == "plateau":
+        loop["scheduler"].step(value)
+    elif loop["scheduler"] is not None:
+        loop["scheduler"].step()
+    loop["history"].append(metrics)
+    loop["epoch"] = int(metrics["epoch"])
+
+
 def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: list[Callback] | None = None,
-        progress: bool = True, evaluate_test: bool = True) -> Result:
+        progress: bool = True, evaluate_test: bool = True, *, resume: dict | None = None) -> Result:
     """Train `cfg` on `prepared`, keep the best validation checkpoint, and test it.
 
     Args:
@@ -177,50 +226,48 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
         progress: Show a live progress bar.
         evaluate_test: False leaves the test split untouched (search must never look at it); then
             `Result.test` is None and `Result.final` holds validation numbers only.
+        resume: A checkpoint (see `genrebench.train.checkpoint`) to continue from instead of epoch 0.
+
+    Raises:
+        Interrupted: on Ctrl-C or SIGTERM, carrying the checkpoint of the last completed epoch.
     """
-    start = time.perf_counter()
     device = resolve_device(cfg.train.device)
-    seed_everything(cfg.train.seed, device)
-    ds = build_datasets(prepared, cfg.features.normalization)
-    model = create_model(cfg.model.name, num_classes=len(prepared.labels), **cfg.model.overrides()).to(device)
+    loop = _setup(cfg, prepared, device)
+    if resume is not None:
+        _restore(loop, resume)
     t = cfg.train
-    loaders = {"train": _loader(ds["train"], t.batch_size, True, t.seed, t.num_workers, device),
-               **{s: _loader(ds[s], t.eval_batch_size, False, t.seed, t.num_workers, device) for s in ("val", "test")}}
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    scheduler = _scheduler(cfg, optimizer)
-    history, best, best_epoch, best_state, stale = [], None, 0, None, 0
-    with _progress(progress) as bar:
-        epochs_task = bar.add_task(f"{cfg.name} epochs", total=t.epochs, stats="")
-        for epoch in range(1, t.epochs + 1):
-            metrics = {"epoch": epoch, **_epoch_metrics(model, loaders, optimizer, device, prepared, bar)}
-            history.append(metrics)
-            if tracker is not None:
-                tracker.log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step=epoch)
-            value = metrics[t.monitor]
-            if _improved(value, best, t.monitor):
-                best, best_epoch, stale = value, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-            stats = f"val_track_acc {metrics['val_track_acc']:.3f} (best epoch {best_epoch})"
-            bar.update(epochs_task, advance=1, stats=stats)
-            if progress:  # one persistent line per epoch: the bar is transient and invisible when piped to a log
-                bar.console.print(_epoch_line(epoch, t.epochs, metrics))
-            for cb in callbacks or []:
-                cb(epoch, metrics)
-            if t.scheduler == "plateau":
-                scheduler.step(value)
-            elif scheduler is not None:
-                scheduler.step()
-            if t.early_stopping and stale >= t.early_stopping:
-                break
-    model.load_state_dict(best_state)
-    seconds = time.perf_counter() - start
-    return _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, seconds, evaluate_test)
+    start = time.perf_counter() - loop["seconds"]
+    last = snapshot(loop)  # the resume point while the first epoch runs
+    try:
+        with _progress(progress) as bar:
+            epochs_task = bar.add_task(f"{cfg.name} epochs", total=t.epochs, completed=loop["epoch"], stats="")
+            while loop["epoch"] < t.epochs and not (t.early_stopping and loop["stale"] >= t.early_stopping):
+                metrics = {"epoch": loop["epoch"] + 1, **_epoch_metrics(loop, device, prepared, bar)}
+                # Checkpoint and metrics of an epoch go together: an interruption in between would make
+                # a resumed run log an epoch twice or skip one.
+                with deferred_interrupts():
+                    _end_epoch(loop, metrics, t)
+                    loop["seconds"] = time.perf_counter() - start
+                    last = snapshot(loop)
+                    if tracker is not None:
+                        tracker.log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step=loop["epoch"])
+                stats = f"val_track_acc {metrics['val_track_acc']:.3f} (best epoch {loop['best_epoch']})"
+                bar.update(epochs_task, advance=1, stats=stats)
+                if progress:  # one persistent line per epoch: the bar is transient and invisible when piped to a log
+                    bar.console.print(_epoch_line(loop["epoch"], t.epochs, metrics))
+                for cb in callbacks or []:
+                    cb(loop["epoch"], metrics)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted):
+            raise
+        raise Interrupted(last, str(exc) or "interrupted") from exc
+    loop["model"].load_state_dict(loop["best_state"])
+    return _finish(cfg, prepared, loop, device, time.perf_counter() - start, evaluate_test)
 
 
-def _finish(cfg, prepared, model, ds, loaders, device, history, best_epoch, seconds, evaluate_test) -> Result:
+def _finish(cfg, prepared, loop: dict, device, seconds: float, evaluate_test: bool) -> Result:
     """Score val (and test, unless searching) with the restored best checkpoint and package everything."""
+    model, loaders, ds, history, best_epoch = (loop[k] for k in ("model", "loaders", "ds", "history", "best_epoch"))
     val = evaluate(model, loaders["val"], device, prepared)
     final = {"val_best_track_acc": val.metrics["track_acc"], "val_best_acc": val.metrics["chunk_acc"],
              "val_best_macro_f1": val.metrics["macro_f1"], "best_epoch": float(best_epoch),

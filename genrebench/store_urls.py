@@ -1,0 +1,96 @@
+"""Checks on tracking and storage URLs that fail in seconds with one line naming the (redacted) URL.
+
+Without them a typo'd scheme surfaces as a deep MLflow or SQLAlchemy traceback, a missing database driver as
+an ImportError, and an unreachable server as minutes of silent HTTP or connection retries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Collection
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+from genrebench.errors import UserError
+
+# Database schemes MLflow's tracking store accepts; Optuna takes any SQLAlchemy database (`postgresql+psycopg2`
+# counts as postgresql).
+MLFLOW_DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql"})
+DATABASE_SCHEMES = MLFLOW_DATABASE_SCHEMES | {"oracle"}
+SERVER_SCHEMES = frozenset({"http", "https"})
+# MLflow's hosted stores: opened by MLflow's own clients, with credentials from their own config.
+HOSTED_SCHEMES = frozenset({"databricks", "databricks-uc", "uc"})
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433, "oracle": 1521}
+# Long enough for a server across a WAN, short enough that a wrong host or port is reported promptly.
+PROBE_SECONDS = 3.0
+
+
+def check_store_url(url: str, what: str, schemes: Collection[str], example: str) -> None:
+    """Raise a one-line UserError when `url` cannot work: unsupported scheme, no host, missing database driver,
+    or a host that refuses or does not answer a TCP connection. `what` names the option in the message."""
+    from genrebench.tracking.mlflow_tracker import redact_uri  # lazy: that module imports this one
+
+    shown = redact_uri(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # e.g. a non-numeric port
+        raise UserError(f"{what} {shown!r} is not a valid URL ({exc})") from exc
+    base = parts.scheme.split("+", 1)[0].lower()
+    if base not in schemes:
+        raise UserError(f"{what} {shown!r}: unsupported scheme {parts.scheme + '://' if parts.scheme else 'none'} "
+                        f"(use {example})")
+    if base not in DEFAULT_PORTS:  # sqlite and the hosted schemes (databricks, ...) have no host to probe here
+        return
+    if not parts.hostname:
+        raise UserError(f"{what} {shown!r} names no host (use {example})")
+    if base in DATABASE_SCHEMES:
+        _check_driver(url, what, shown)
+    if not _behind_proxy(parts.scheme, parts.hostname):
+        _probe(parts.hostname, port or DEFAULT_PORTS[base], what, shown)
+
+
+def _check_driver(url: str, what: str, shown: str) -> None:
+    """SQLAlchemy imports the database driver only when it first connects; fail before any work instead."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise UserError(f"{what} {shown!r} is not a valid database URL ({exc})") from exc
+    except ImportError as exc:
+        raise UserError(f"{what} {shown!r}: its database driver is not installed ({exc})") from exc
+
+
+def _behind_proxy(scheme: str, host: str) -> bool:
+    """True when HTTP traffic to `host` goes through a proxy: a direct probe would then prove nothing."""
+    return scheme in SERVER_SCHEMES and scheme in getproxies() and not proxy_bypass(host)
+
+
+def _probe(host: str, port: int, what: str, shown: str) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_SECONDS):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise UserError(f"{what} {shown!r}: cannot reach {host}:{port} ({reason})") from exc
+
+
+def ensure_db_folder(db: Path, what: str, hint: str) -> None:
+    """Create the folder of a SQLite file; a folder that cannot hold it is a UserError naming the folder.
+
+    Checked up front because SQLite only says "unable to open database file", deep inside MLflow or Optuna.
+    """
+    folder = db.parent
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what}: {folder} is a file, not a folder, so {db.name} cannot be created there ({hint})")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot create folder {exc.filename or folder} ({exc.strerror or exc}; {hint})") \
+            from exc
+    if not db.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{what}: folder {folder} is not writable, so {db.name} cannot be created ({hint})")
