@@ -394,6 +394,45 @@ def models_cmd(
     out.print(table)
 
 
+@app.command("bench")
+def bench_cmd(
+    quick: Annotated[bool, typer.Option(help="CI smoke test: a few 10 s tracks and the quick model (under a "
+                                        "minute). Default: GTZAN's size, the experiment's own model.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")]
+    = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Keep the generated audio here and reuse it in later bench "
+                                                  "runs (caches are always rebuilt).")] = None,
+    experiment: Annotated[str, typer.Option(help="NAME or PATH.yaml whose model, features and batch size are "
+                                            "measured.")] = "baseline",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Measure extraction, cache, loop overhead, predict latency and peak memory against their targets."""
+    from genrebench.bench import BenchSettings, run_bench
+
+    settings = BenchSettings(quick=quick, device=device, experiment=experiment, work_dir=work_dir,
+                             tracking_uri=tracking_uri, json_out=json_out)
+    res = run_bench(settings, say=lambda line: err.print(line, highlight=False, soft_wrap=True),
+                    progress=sys.stderr.isatty())
+    _print_bench(res)
+
+
+def _print_bench(res: dict) -> None:
+    env = res["environment"]
+    table = Table(title=f"genrebench bench ({res['profile']}, {env['device']}, {env['cpu_count']} CPU cores, "
+                        f"torch {env['torch_version']})")
+    for col in ("figure", "value", "unit", "target", "ok"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: ""}
+    for r in res["rows"]:
+        table.add_row(r["label"], f"{r['value']:.4g}", r["unit"], r["target"], verdict[r["ok"]])
+    out.print(table)
+    # Plain lines too: greppable in CI logs and never cut by a narrow terminal.
+    for r in res["rows"]:
+        ok = {True: "pass", False: "FAIL", None: "-"}[r["ok"]]
+        print(f"bench {r['name']} {r['value']:.6g} {r['unit'].replace(' ', '_')} target {r['target'] or '-'} {ok}")
+    print(f"mlflow run id (experiment benchmarks): {res['run_id']}")
+
 @app.command("ui")
 def ui_cmd(
     host: Annotated[str, typer.Option(help="Interface to bind; non-loopback exposes your runs.")] = "127.0.0.1",

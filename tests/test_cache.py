@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_folder
+from conftest import make_folder, tone, write_audio
 
 from genrebench.config import AudioConfig, DataConfig, FeatureConfig
 from genrebench.data import cache as cache_mod
@@ -26,7 +26,8 @@ def test_second_pass_decodes_no_audio(tmp_path, monkeypatch):
     first = _prep(root)
     assert len(decodes) == 12 and first.stats["decoded"] == 12
     second = _prep(root)
-    assert len(decodes) == 12 and second.stats == {"decoded": 0, "cached": 12, "workers": 1}
+    # A warm pass answers from the stat index: no worker process is even started.
+    assert len(decodes) == 12 and second.stats == {"decoded": 0, "cached": 12, "workers": 0}
     # chunk-length and normalization ablations reuse the same entries
     prepare_data(DataConfig(source=str(root), workers=1), FEAT.model_copy(update={"chunk_seconds": 2.0}),
                  progress=False)
@@ -113,3 +114,18 @@ def test_dataset_yields_normalized_chunks_labels_and_tracks(tmp_path):
     raw = ds["val"].raw_chunk(0)
     tr, start = ds["val"].index[0]
     np.testing.assert_array_equal(raw, prep.entries[tr].load()[:, start:start + prep.layout.frames])
+
+
+def test_warm_pass_trusts_the_stat_index_only_while_files_are_unchanged(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "d", per_label=3)
+    _prep(root)
+    hashed = []
+    real = cache_mod.content_hash
+    monkeypatch.setattr(cache_mod, "content_hash", lambda p: hashed.append(p) or real(p))
+    assert _prep(root).stats["decoded"] == 0 and hashed == []  # nothing read at all
+    victim = root / "b" / "b.01.wav"
+    write_audio(victim, tone(3.0, 999.0, seed=7))  # new content under the same name
+    again = _prep(root)
+    assert again.stats["decoded"] == 1 and hashed == [victim]
+    fresh = next(e for t, e in zip(again.tracks, again.entries, strict=True) if t.path == victim)
+    assert fresh.digest == real(victim)

@@ -5,6 +5,14 @@ written last and is the commit marker: an entry without it, with a size or check
 it, or with an unreadable header is treated as absent and rebuilt (with a warning), so a killed
 extraction or a flipped byte is never read as valid data. Files that cannot be used are cached too (as
 a JSON with their problem), so a second pass decodes no audio at all.
+
+A warm pass must cost next to nothing, yet hashing every audio file and checksumming every entry is
+most of a cold build's I/O. So `<params-key>/index.json` remembers, per audio path, the file's
+(size, mtime, inode) with its digest and entry, and the same for the entry's two files as they were when
+last verified. When all three still match, the entry is used without reading a byte; any change (a
+rewritten audio file, a flipped byte written into an entry, a missing JSON) falls back to hashing and the
+full check. What this gives up: damage that leaves size, mtime and inode unchanged (bit rot under the
+file system) is not caught on warm passes; delete `index.json` to force a full check.
 """
 
 from __future__ import annotations
@@ -160,6 +168,67 @@ class FeatureCache:
             raise
         return Entry(digest=digest, npy=npy if mel is not None else None, n_samples=int(n_samples),
                      n_frames=int(mel.shape[1]) if mel is not None else 0, problem=problem, info=info)
+
+
+def _stamp(path: Path) -> list[int] | None:
+    """What changes whenever a file is rewritten or replaced: size, mtime (ns) and inode."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+class StatIndex:
+    """Verified entries keyed by audio path and file stamps (see the module docstring)."""
+
+    def __init__(self, cache: FeatureCache) -> None:
+        self.cache = cache
+        self.path = cache.dir / "index.json"
+        self.rows: dict[str, dict] = self._read()
+        self.changed = False
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            rows = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return rows if isinstance(rows, dict) and rows.get("version") == CACHE_VERSION else {}
+
+    def get(self, path: Path) -> Entry | None:
+        """The entry for `path` when neither it nor the entry's files changed since they were verified."""
+        row = self.rows.get(str(path.resolve()))
+        if row is None or row["audio"] != _stamp(path):
+            return None
+        npy, meta = self.cache._paths(row["digest"])  # noqa: SLF001 - one layout, owned by FeatureCache
+        if row["meta"] != _stamp(meta) or (row["problem"] is None and row["npy"] != _stamp(npy)):
+            return None
+        problem = AudioProblem(**row["problem"]) if row["problem"] else None
+        return Entry(digest=row["digest"], npy=None if problem else npy, n_samples=row["n_samples"],
+                     n_frames=row["n_frames"], problem=problem, info=row["info"])
+
+    def put(self, path: Path, entry: Entry) -> None:
+        """Remember a verified (or freshly written) entry; problem files without a digest are not indexed."""
+        if not entry.digest:
+            return
+        npy, meta = self.cache._paths(entry.digest)  # noqa: SLF001
+        self.rows[str(path.resolve())] = {
+            "audio": _stamp(path), "digest": entry.digest, "meta": _stamp(meta),
+            "npy": _stamp(npy) if entry.npy is not None else None, "n_samples": entry.n_samples,
+            "n_frames": entry.n_frames, "problem": entry.problem.__dict__ if entry.problem else None,
+            "info": entry.info}
+        self.changed = True
+
+    def save(self) -> None:
+        """Merge into the index on disk (another process may have added rows) and replace it atomically."""
+        if not self.changed:
+            return
+        rows = {**self._read(), **self.rows, "version": CACHE_VERSION}
+        try:
+            _atomic_write(self.path, lambda fh: fh.write(json.dumps(rows).encode()))
+        except OSError as exc:  # a read-only cache still works, only warm passes stay slower
+            warnings.warn(f"could not update the cache index {self.path} ({exc.strerror or exc})", stacklevel=2)
+        self.changed = False
 
 
 def extract_one(path: str, cache_root: str, audio: dict, feat: dict) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 
 from genrebench.config import DataConfig, FeatureConfig, SynthConfig
 from genrebench.data.audio import TOO_SHORT
-from genrebench.data.cache import Entry, FeatureCache, default_cache_dir, extract_one
+from genrebench.data.cache import Entry, FeatureCache, StatIndex, default_cache_dir, extract_one
 from genrebench.data.features import ChunkLayout, chunk_layout, min_samples
 from genrebench.data.sources import SPLIT_NAMES, Track, TrackList, open_source
 from genrebench.data.splits import assign_splits, split_counts
@@ -91,9 +91,30 @@ def _worker_count(requested: int, jobs: int) -> int:
 
 
 def extract_features(paths: list[Path], cache: FeatureCache, workers: int = 0, progress: bool = True) -> dict:
-    """Cached entries for `paths` (in order), decoding misses in parallel worker processes."""
+    """Cached entries for `paths` (in order), decoding misses in parallel worker processes.
+
+    Files the stat index vouches for are answered in this process without reading them; only the rest
+    go through `extract_one` (hash, look up, decode on a miss), and worker processes are started only
+    when there is more than one such file.
+    """
+    index = StatIndex(cache)
+    entries: list[Entry | None] = [index.get(p) for p in paths]
+    todo = [i for i, e in enumerate(entries) if e is None]
+    results = _extract_misses([paths[i] for i in todo], cache, workers, progress)
+    for i, res in zip(todo, results, strict=True):
+        entries[i] = res["entry"]
+        index.put(paths[i], res["entry"])
+    index.save()
+    decoded = sum(r["decoded"] for r in results)
+    return {"entries": entries, "decoded": decoded, "cached": len(paths) - decoded,
+            "workers": _worker_count(workers, len(todo)) if todo else 0}
+
+
+def _extract_misses(paths: list[Path], cache: FeatureCache, workers: int, progress: bool) -> list[dict]:
     from rich.progress import Progress
 
+    if not paths:
+        return []
     args = (str(cache.root), cache.audio.model_dump(), cache.feat.model_dump())
     n_workers = _worker_count(workers, len(paths))
     results: list[dict] = []
@@ -110,9 +131,7 @@ def extract_features(paths: list[Path], cache: FeatureCache, workers: int = 0, p
                                     chunksize=max(1, len(paths) // (8 * n_workers))):
                     results.append(res)
                     bar.advance(task)
-    decoded = sum(r["decoded"] for r in results)
-    return {"entries": [r["entry"] for r in results], "decoded": decoded, "cached": len(results) - decoded,
-            "workers": n_workers}
+    return results
 
 
 def _problem_row(tracklist: TrackList, track: Track, reason: str, detail: str) -> dict:

@@ -100,11 +100,13 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
             # A sync every 10 steps keeps the live numbers honest at negligible cost.
             stats = f"loss {loss_sum.item() / n:.3f} acc {correct.item() / n:.3f}"
             progress.update(task, completed=step + 1, stats=stats)
+    # .item() waits for the device: the clock stops after the epoch's queued work, not before (CUDA).
+    loss, acc = loss_sum.item() / max(n, 1), correct.item() / max(n, 1)
     seconds = time.perf_counter() - start
     if progress is not None:
         progress.remove_task(task)
-    return {"train_loss": loss_sum.item() / max(n, 1), "train_acc": correct.item() / max(n, 1),
-            "epoch_seconds": seconds, "samples_per_second": n / seconds if seconds > 0 else 0.0}
+    return {"train_loss": loss, "train_acc": acc, "epoch_seconds": seconds,
+            "samples_per_second": n / seconds if seconds > 0 else 0.0}
 
 
 @torch.no_grad()
@@ -163,7 +165,7 @@ def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
 
 
 def _epoch_metrics(loop: dict, device, prepared, progress) -> dict[str, float]:
-    model, loaders, optimizer = loop["model"], loop["loaders"], loop["optimizer"]
+    model, loaders, optimizer = loop["net"], loop["loaders"], loop["optimizer"]
     metrics = train_one_epoch(model, loaders["train"], optimizer, device, progress)
     val = evaluate(model, loaders["val"], device, prepared)
     return {**metrics, "val_loss": val.metrics["loss"], "val_acc": val.metrics["chunk_acc"],
@@ -177,11 +179,15 @@ def _setup(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device) 
     t = cfg.train
     ds = build_datasets(prepared, cfg.features.normalization)
     model = create_model(cfg.model.name, num_classes=len(prepared.labels), **cfg.model.overrides()).to(device)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    # `net` runs the batches; `model` holds the weights (a compiled module prefixes its state_dict keys).
+    net = torch.compile(model) if t.compile else model
     generators = {s: torch.Generator().manual_seed(t.seed) for s in ("train", "val", "test")}
     loaders = {s: _loader(ds[s], t.batch_size if s == "train" else t.eval_batch_size, s == "train", generators[s],
                           t.num_workers, device) for s in ("train", "val", "test")}
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    return {"ds": ds, "model": model, "loaders": loaders, "generators": generators, "optimizer": optimizer,
+    return {"ds": ds, "model": model, "net": net, "loaders": loaders, "generators": generators, "optimizer": optimizer,
             "scheduler": _scheduler(cfg, optimizer), "epoch": 0, "best": None, "best_epoch": 0, "best_state": None,
             "stale": 0, "history": [], "seconds": 0.0, "config": cfg.model_dump(mode="json"),
             "fingerprint": prepared.fingerprint}
@@ -267,13 +273,17 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
 
 def _finish(cfg, prepared, loop: dict, device, seconds: float, evaluate_test: bool) -> Result:
     """Score val (and test, unless searching) with the restored best checkpoint and package everything."""
-    model, loaders, ds, history, best_epoch = (loop[k] for k in ("model", "loaders", "ds", "history", "best_epoch"))
-    val = evaluate(model, loaders["val"], device, prepared)
+    net, model, loaders, ds, history, best_epoch = (loop[k] for k in ("net", "model", "loaders", "ds", "history",
+                                                                      "best_epoch"))
+    val = evaluate(net, loaders["val"], device, prepared)
     final = {"val_best_track_acc": val.metrics["track_acc"], "val_best_acc": val.metrics["chunk_acc"],
              "val_best_macro_f1": val.metrics["macro_f1"], "best_epoch": float(best_epoch),
              "epochs_run": float(len(history)), "train_seconds": seconds,
              "model_parameters": float(sum(p.numel() for p in model.parameters()))}
-    test = evaluate(model, loaders["test"], device, prepared) if evaluate_test else None
+    if cfg.train.compile and len(history) > 1:
+        later = float(np.median([h["epoch_seconds"] for h in history[1:]]))
+        final["compile_seconds"] = max(0.0, history[0]["epoch_seconds"] - later)
+    test = evaluate(net, loaders["test"], device, prepared) if evaluate_test else None
     if test is not None:
         final.update({"test_track_acc": test.metrics["track_acc"], "test_chunk_acc": test.metrics["chunk_acc"],
                       "test_macro_f1": test.metrics["macro_f1"], "test_chunk_macro_f1": test.metrics["chunk_macro_f1"],

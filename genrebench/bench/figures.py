@@ -1,0 +1,74 @@
+"""Every figure `genrebench bench` reports, in table order, with its unit and (where the issue sets one) target.
+
+One registry, so the table, the MLflow metrics, the JSON file and the README all name the same figures.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """How one measured number is shown and judged."""
+
+    label: str
+    unit: str
+    # (comparison, bound), e.g. (">=", 0.95); None for figures reported without a target.
+    target: tuple[str, float] | None = None
+
+    def target_text(self) -> str:
+        return f"{self.target[0]} {self.target[1]:g}" if self.target else ""
+
+    def ok(self, value: float) -> bool | None:
+        if self.target is None:
+            return None
+        op, bound = self.target
+        return math.isfinite(value) and _COMPARE[op](value, bound)
+
+
+FIGURES: dict[str, Figure] = {
+    # Feature extraction: decode + log-mel + cache write, in seconds of audio per wall second.
+    "extract_per_worker_x_realtime": Figure("extraction, one worker", "x real time", (">=", 500)),
+    "extract_first_call_s": Figure("extraction, first file of a process (imports, JIT)", "s"),
+    "extract_all_workers_x_realtime": Figure("extraction, all workers (cold cache build)", "x real time"),
+    "extract_workers": Figure("extraction workers", "processes"),
+    # Cache: the same prepare_data call on a fresh cache, then again on the warm one.
+    "cache_cold_seconds": Figure("cache build, cold", "s"),
+    "cache_warm_seconds": Figure("cache reuse, warm", "s"),
+    "cache_warm_fraction": Figure("warm / cold preprocessing", "ratio", ("<=", 0.02)),
+    "cache_warm_decoded": Figure("files decoded by the warm pass", "files", ("==", 0)),
+    # Training: the bare model step against the real loop over cached features.
+    "train_bare_samples_per_s": Figure("training, bare model step", "samples/s"),
+    "train_loop_samples_per_s": Figure("training, real loop over the cache", "samples/s"),
+    "train_loop_ratio": Figure("real loop / bare step", "ratio", (">=", 0.95)),
+    "train_gflop_per_sample": Figure("training cost (3 x 2 x forward MACs)", "GFLOP/sample"),
+    "train_achieved_gflops": Figure("training FLOP/s achieved (real loop)", "GFLOP/s"),
+    "matmul_peak_gflops": Figure("matmul peak, same device and precision", "GFLOP/s"),
+    "train_fraction_of_peak": Figure("achieved / matmul peak", "ratio"),
+    # Inference.
+    "eval_samples_per_s": Figure("evaluation, chunks through the eval loader", "samples/s"),
+    "predict_model_load_s": Figure("predict: model loading (bundle + build)", "s"),
+    "predict_latency_s": Figure("predict: one 30 s file (load + features + model)", "s", ("<", 0.5)),
+    "predict_files_per_s": Figure("predict: batch of 30 s files (predict_files)", "files/s"),
+    # Memory of a whole `genrebench run` in a subprocess.
+    "run_peak_rss_gib": Figure("peak RSS of a run over the dataset", "GiB", ("<", 2.0)),
+    "run_feature_gib": Figure("its features on disk (memory-mapped)", "GiB"),
+    "run_seconds": Figure("that run's wall time (1 epoch, small model)", "s"),
+}
+
+
+def figure_rows(values: Mapping[str, float]) -> list[dict]:
+    """Table rows `{name, label, value, unit, target, ok}` in registry order; unknown names are a bug."""
+    unknown = sorted(set(values) - set(FIGURES))
+    if unknown:
+        raise KeyError(f"bench figures without a registry entry: {unknown}")
+    return [{"name": name, "label": fig.label, "value": float(values[name]), "unit": fig.unit,
+             "target": fig.target_text(), "ok": fig.ok(float(values[name]))}
+            for name, fig in FIGURES.items() if name in values]
