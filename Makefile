@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA := data/synthetic
 
-.PHONY: install test lint demo clean
+.PHONY: install test test-integration lint demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Real PostgreSQL + mlflow server + worker processes (about 2 minutes); skipped with the reason when the machine
+# has no PostgreSQL server (Debian: apt-get install postgresql). CI runs it after `make test`.
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q -s -rs -m integration --timeout 900 tests/integration
 
 demo: $(STAMP)
 	$(BIN)/genrebench data synth --out $(DEMO_DATA) --tracks-per-genre 12 --seconds 15

@@ -250,7 +250,7 @@ def study_cmd(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
     pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
     sampler: Annotated[str, typer.Option(help="tpe, random or grid (grid uses the space's grid lists).")] = "tpe",
-    seed: Annotated[int, typer.Option(help="Sampler seed (worker i uses seed + i).")] = 0,
+    seed: Annotated[int, typer.Option(help="Sampler seed (trial n samples with seed + n, on any worker).")] = 0,
     heartbeat: Annotated[int, typer.Option(min=1, help="Seconds between trial heartbeats; a trial silent for "
                                            "twice this is marked failed and retried.")] = 30,
     retrain_best: Annotated[bool, typer.Option(help="Then train the best config with --seeds seeds and test it.")]

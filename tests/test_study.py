@@ -190,9 +190,12 @@ def test_the_median_pruner_stops_hopeless_trials_early(tmp_path, dataset):
     # lr 1e-9 cannot learn; 0.01 separates the tones within a few epochs, so the median pruner must stop the former.
     space = {"params": {"train.lr": {"type": "categorical", "choices": [0.01, 1e-9]}},
              "pruning": {"startup_trials": 1, "warmup_epochs": 1}}
-    job = make_job(tmp_path, dataset, epochs=6, n_trials=6, space=str(write_space(tmp_path / "p.yaml", space)))
+    # Seed 2: trial n samples with seed 2 + n, which draws 0.01 first (trial 0 sets a good median), then 1e-9.
+    job = make_job(tmp_path, dataset, epochs=6, n_trials=6, space=str(write_space(tmp_path / "p.yaml", space)),
+                   seed=2)
     summary = run_study(job, progress=False)
     study = optuna.load_study(study_name=job.study_name, storage=job.url)
+    assert [t.params["train.lr"] for t in study.trials][:2] == [0.01, 1e-9]
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned and all(len(t.intermediate_values) < 6 for t in pruned)
     assert all(t.params["train.lr"] == 1e-9 for t in pruned)

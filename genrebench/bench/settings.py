@@ -39,7 +39,8 @@ SIZES: dict[str, BenchSizes] = {
     "quick": BenchSizes(genres=4, tracks_per_genre=4, seconds=10, extract_tracks=16, warmup_steps=1,
                         train_steps=3, repeats=2, eval_batches=2, matmul_n=1024, matmul_reps=3,
                         predict_files=4, predict_repeats=3),
-    # GTZAN's size (10 genres x 100 tracks x 30 s); step counts sized for about 10 minutes on 2 CPU cores.
+    # GTZAN's size (10 genres x 100 tracks x 30 s); step counts sized for about 5 minutes on 2 CPU cores
+    # (audio generation included; measured 5.0 min).
     "full": BenchSizes(genres=10, tracks_per_genre=100, seconds=30, extract_tracks=100, warmup_steps=2,
                        train_steps=3, repeats=3, eval_batches=2, matmul_n=2048, matmul_reps=5,
                        predict_files=8, predict_repeats=5),

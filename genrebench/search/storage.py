@@ -11,6 +11,7 @@ If two machines add tickets at the same moment, the extras rank past N and are n
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,14 +65,45 @@ def make_storage(url: str, heartbeat: int = 30, retries: int = 2) -> RDBStorage:
 
 
 @contextmanager
-def storage_lock(url: str) -> Iterator[None]:
-    """An exclusive lock beside a SQLite storage, so concurrent starts add tickets once; a no-op for servers."""
+def storage_lock(url: str, name: str) -> Iterator[None]:
+    """An exclusive lock on study `name` in storage `url`, held while a process creates or loads the study,
+    its MLflow parent run and its tickets, so workers that start together create each of them once.
+
+    SQLite: a file lock beside the database (processes on one machine). PostgreSQL: a session-level
+    advisory lock in the database itself, so workers on different machines serialize too; the server
+    releases it if the holder dies. Other databases: no lock (concurrent first starts may then add a
+    second parent run; the ticket rules still keep the trial count exact).
+    """
     db = sqlite_path(url)
-    if db is None:
+    if db is not None:
+        with file_lock(f"{db}.lock"):
+            yield
+    elif url.split(":", 1)[0].split("+", 1)[0].lower() == "postgresql":
+        with _pg_advisory_lock(url, name):
+            yield
+    else:
         yield
-        return
-    with file_lock(f"{db}.lock"):
-        yield
+
+
+@contextmanager
+def _pg_advisory_lock(url: str, name: str) -> Iterator[None]:
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    # Advisory locks are keyed by one 64-bit integer: a stable hash of the study name (not Python's hash(),
+    # which differs per process).
+    key = int.from_bytes(hashlib.blake2b(f"genrebench-study:{name}".encode(), digest_size=8).digest(), "big",
+                         signed=True)
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        engine.dispose()
 
 
 def _slot(trial: FrozenTrial) -> int:

@@ -104,10 +104,21 @@ def make_pruner(kind: str, space: SearchSpace, epochs: int) -> optuna.pruners.Ba
 
 def _open_study(job: WorkerJob, storage) -> optuna.Study:
     s = job.settings
-    # Each worker gets its own sampler seed: equal seeds in parallel workers would propose equal params.
     return optuna.load_study(study_name=job.study_name, storage=storage,
-                             sampler=make_sampler(s.sampler, job.space, s.seed + job.index, s.space),
+                             sampler=make_sampler(s.sampler, job.space, s.seed, s.space),
                              pruner=make_pruner(s.pruner, job.space, job.cfg.train.epochs))
+
+
+def _seed_for_trial(study: optuna.Study, job: WorkerJob, number: int) -> None:
+    """A sampler seeded by the trial's number before it samples. Seeding per process is not enough: separate
+    `genrebench study` commands (other machines) all have worker index 0 and would propose the same points
+    in lockstep. Per trial number, every trial differs and a study is the same whichever worker runs what
+    (the samplers keep no state but their RNG; the history comes from the storage). The grid sampler is left
+    alone: it already maps trial number n to grid point n of one seeded shuffle, which a reseed would break."""
+    s = job.settings
+    if s.sampler == "grid":
+        return
+    study.sampler = make_sampler(s.sampler, job.space, s.seed + number, s.space)
 
 
 def _trial_line(study: optuna.Study, trial_id: int, state: TrialState, worker: int) -> str:
@@ -139,6 +150,7 @@ def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]
                 break
             time.sleep(min(2.0, s.heartbeat))  # others are running the rest; wait in case one of them dies
             continue
+        _seed_for_trial(study, job, storage.get_trial_number_from_id(trial_id))
         state = run_trial(study, storage, trial_id, ctx, tracker)
         ran[state.name] += 1
         err.print(_trial_line(study, trial_id, state, job.index), highlight=False, soft_wrap=True)
@@ -230,7 +242,7 @@ def _setup(job: WorkerJob, tracker: MlflowTracker, prepared: PreparedData) -> tu
     """Create or load the study, check it is the same search, attach the parent run, add missing tickets."""
     s = job.settings
     storage = tickets.make_storage(job.url, s.heartbeat)
-    with tickets.storage_lock(job.url):
+    with tickets.storage_lock(job.url, job.study_name):
         study = optuna.create_study(study_name=job.study_name, storage=storage, load_if_exists=True,
                                     direction="maximize")
         _check_identity(study, _identity(job.cfg, job.space), job.url)

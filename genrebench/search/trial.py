@@ -6,6 +6,8 @@ guarantees the test split is never scored during search.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -94,6 +96,8 @@ def _fit_trial(trial: optuna.Trial, cfg: ExperimentConfig, prepared: PreparedDat
 def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tracker) -> TrialState:
     """Run one claimed ticket to its end and tell Optuna; a failure is recorded, never raised (bar Ctrl-C)."""
     trial = optuna.Trial(study, trial_id)
+    # Which process runs it: with workers on several machines, the first thing to know about a stuck trial.
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     with heartbeat(storage, trial_id, ctx.heartbeat):
         try:
             params = suggest(trial, ctx.space)
