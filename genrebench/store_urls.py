@@ -38,7 +38,7 @@ def check_store_url(url: str, what: str, schemes: Collection[str], example: str)
         port = parts.port
     except ValueError as exc:  # e.g. a non-numeric port
         raise UserError(f"{what} {shown!r} is not a valid URL ({exc})") from exc
-    base = parts.scheme.split("+", 1)[0].lower()
+    base = base_scheme(url)
     if base not in schemes:
         raise UserError(f"{what} {shown!r}: unsupported scheme {parts.scheme + '://' if parts.scheme else 'none'} "
                         f"(use {example})")
@@ -50,6 +50,11 @@ def check_store_url(url: str, what: str, schemes: Collection[str], example: str)
         _check_driver(url, what, shown)
     if not _behind_proxy(parts.scheme, parts.hostname):
         _probe(parts.hostname, port or DEFAULT_PORTS[base], what, shown)
+
+
+def base_scheme(url: str) -> str:
+    """The database or server kind of a URL, without the driver: `postgresql+psycopg://...` -> `postgresql`."""
+    return urlsplit(url).scheme.split("+", 1)[0].lower()
 
 
 def _check_driver(url: str, what: str, shown: str) -> None:

@@ -2,11 +2,12 @@
 
 Why tickets: `study.optimize(n_trials=N)` in K processes runs up to K*N trials, and a "stop at N" callback
 overshoots by up to K-1 because every worker checks after its own trial ends. Instead the study holds
-exactly N trial records: missing ones are added as WAITING "tickets" (under a file lock for SQLite), and a
-worker only runs a ticket it managed to switch WAITING -> RUNNING, which Optuna's storage does atomically.
-A ticket a dead worker left RUNNING stops sending heartbeats; `fail_stale_trials` marks it FAIL and Optuna's
-`RetryHeartbeatStaleTrialCallback` adds a retry ticket, which takes the dead ticket's place in the count.
-If two machines add tickets at the same moment, the extras rank past N and are never run.
+exactly N trial records: missing ones are added as WAITING "tickets" (under `storage_lock`: a file lock
+for SQLite, an advisory lock for PostgreSQL), and a worker only runs a ticket it managed to switch
+WAITING -> RUNNING, which Optuna's storage does atomically. A ticket a dead worker left RUNNING stops
+sending heartbeats; `fail_stale_trials` marks it FAIL and Optuna's `RetryHeartbeatStaleTrialCallback`
+adds a retry ticket, which takes the dead ticket's place in the count. If two machines add tickets at the
+same moment (on a database without such a lock), the extras rank past N and are never run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from genrebench.errors import UserError
 from genrebench.locks import file_lock
-from genrebench.store_urls import DATABASE_SCHEMES, check_store_url, ensure_db_folder
+from genrebench.store_urls import DATABASE_SCHEMES, base_scheme, check_store_url, ensure_db_folder
 from genrebench.tracking.mlflow_tracker import redact_uri, sqlite_path
 
 DEFAULT_STORAGE = Path("mlruns") / "optuna.db"
@@ -78,7 +79,7 @@ def storage_lock(url: str, name: str) -> Iterator[None]:
     if db is not None:
         with file_lock(f"{db}.lock"):
             yield
-    elif url.split(":", 1)[0].split("+", 1)[0].lower() == "postgresql":
+    elif base_scheme(url) == "postgresql":
         with _pg_advisory_lock(url, name):
             yield
     else:
