@@ -45,7 +45,7 @@ def _bundle_from_run(run_id: str, tracking_uri: str | None) -> dict:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from genrebench.tracking.mlflow_tracker import redact_uri, resolve_tracking_uri
+    from genrebench.store_urls import redact_uri, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(uri)

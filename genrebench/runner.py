@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genrebench.config import ExperimentConfig, Variant, load_experiment, set_dotted, validate
+from genrebench.config import ExperimentConfig, set_dotted, validate
 from genrebench.data import PreparedData, prepare_data
 from genrebench.errors import UserError
+from genrebench.loader import Variant, load_experiment
 from genrebench.train import fit
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, stop_signals
 
@@ -57,7 +58,7 @@ def data_for(cfg: ExperimentConfig, memo: dict, progress: bool) -> PreparedData:
 
 def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = True) -> list[dict]:
     """Train every variant `seeds` times; returns one summary row per run (variant, seed, run id, metrics)."""
-    from genrebench.tracking.mlflow_tracker import flatten
+    from genrebench.tracking.params import flatten
 
     memo: dict = {}
     rows = []
@@ -106,7 +107,7 @@ def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | 
     The config comes from the checkpoint; only where the data lives and how to compute (device, cache,
     workers) may change, and the data must have the same fingerprint as before.
     """
-    from genrebench.tracking.mlflow_tracker import MlflowTracker
+    from genrebench.tracking.tracker import MlflowTracker
 
     tracker = MlflowTracker(tracking_uri)
     run = tracker.get_run(run_id)
@@ -134,7 +135,7 @@ def run_experiment(spec: str, sets: list[str] | None = None, quick: bool = False
                    seeds: int = 1, opts: RunOptions | None = None, tracking_uri: str | None = None,
                    progress: bool = True) -> list[dict]:
     """Load an experiment file and run it with MLflow tracking (the `genrebench run` command)."""
-    from genrebench.tracking.mlflow_tracker import MlflowTracker
+    from genrebench.tracking.tracker import MlflowTracker
 
     variants = load_variants(spec, list(sets or []), quick, epochs, opts or RunOptions())
     return run_variants(variants, seeds, MlflowTracker(tracking_uri), progress)

@@ -1,5 +1,6 @@
-"""Checks on tracking and storage URLs that fail in seconds with one line naming the (redacted) URL.
+"""Tracking and storage URLs: parsing, redaction, the default store, and checks that fail in seconds.
 
+A bad URL is one line naming the (redacted) URL.
 Without them a typo'd scheme surfaces as a deep MLflow or SQLAlchemy traceback, a missing database driver as
 an ImportError, and an unreachable server as minutes of silent HTTP or connection retries.
 """
@@ -25,13 +26,15 @@ HOSTED_SCHEMES = frozenset({"databricks", "databricks-uc", "uc"})
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433, "oracle": 1521}
 # Long enough for a server across a WAN, short enough that a wrong host or port is reported promptly.
 PROBE_SECONDS = 3.0
+TRACKING_SCHEMES = MLFLOW_DATABASE_SCHEMES | SERVER_SCHEMES | HOSTED_SCHEMES
+# The default MLflow store, relative to the working directory: a SQLite file with artifacts beside it.
+DEFAULT_STORE = Path("mlruns") / "mlflow.db"
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "credential")
 
 
 def check_store_url(url: str, what: str, schemes: Collection[str], example: str) -> None:
     """Raise a one-line UserError when `url` cannot work: unsupported scheme, no host, missing database driver,
     or a host that refuses or does not answer a TCP connection. `what` names the option in the message."""
-    from genrebench.tracking.mlflow_tracker import redact_uri  # lazy: that module imports this one
-
     shown = redact_uri(url)
     try:
         parts = urlsplit(url)
@@ -99,3 +102,57 @@ def ensure_db_folder(db: Path, what: str, hint: str) -> None:
             from exc
     if not db.exists() and not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"{what}: folder {folder} is not writable, so {db.name} cannot be created ({hint})")
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` safe to show or log: the password of `user:password@host` and secret query values become `***`."""
+    parts = urlsplit(uri)
+    out = uri
+    if "@" in parts.netloc:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        user, sep, _ = userinfo.partition(":")
+        # A lone userinfo can itself be a token (https://TOKEN@host), so it is hidden too.
+        out = out.replace(parts.netloc, f"{user}:***@{host}" if sep else f"***@{host}", 1)
+    if parts.query:
+        # Raw pairs, not parse_qsl: a decoded value would no longer match its %-encoded form in the URI.
+        pairs = [p.partition("=") for p in parts.query.split("&")]
+        hidden = "&".join(f"{k}{sep}***" if v and any(s in k.lower() for s in _SECRET_QUERY_KEYS) else f"{k}{sep}{v}"
+                          for k, sep, v in pairs)
+        out = out.replace(f"?{parts.query}", f"?{hidden}", 1)
+    return out
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (relative paths resolve from the cwd, as SQLAlchemy does)."""
+    if not uri.startswith("sqlite://"):
+        return None
+    rest = uri[len("sqlite://"):].split("?", 1)[0]
+    path = rest[1:] if rest.startswith("/") else rest
+    if not path or path == ":memory:":
+        return None
+    return Path(path).resolve()
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """`uri`, else `MLFLOW_TRACKING_URI`, else `sqlite:///<abs>/mlruns/mlflow.db`; a sqlite store's folder
+    is created. A plain `.db` path becomes a sqlite URI; a plain folder (the old file store) is refused."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
+    scheme = urlsplit(uri).scheme
+    if not scheme or scheme == "file" or len(scheme) == 1:  # one letter: a Windows drive, still a path
+        local = Path(uri.removeprefix("file://"))
+        if local.suffix not in (".db", ".sqlite", ".sqlite3"):
+            raise UserError(f"tracking uri {redact_uri(uri)!r} is a folder (the old file store, which MLflow 3 "
+                            f"refuses); use sqlite:///{DEFAULT_STORE} or http://host:port")
+        uri = f"sqlite:///{local.resolve()}"
+    check_store_url(uri, "tracking uri", TRACKING_SCHEMES, f"sqlite:///{DEFAULT_STORE}, http://host:port or "
+                    "postgresql://user@host/db")
+    db = sqlite_path(uri)
+    if db is not None:
+        ensure_db_folder(db, "tracking store", "pass --tracking-uri or set MLFLOW_TRACKING_URI")
+    return uri
+
+
+def default_artifact_root(uri: str) -> str | None:
+    """`<folder of the .db>/artifacts` as a file:// URI for a sqlite store; None lets a server decide."""
+    db = sqlite_path(uri)
+    return (db.parent / "artifacts").as_uri() if db is not None else None

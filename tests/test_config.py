@@ -2,10 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from genrebench.config import QUICK_PROFILE, ExperimentConfig, load_experiment
+from genrebench.config import ExperimentConfig
 from genrebench.errors import UserError
+from genrebench.loader import QUICK_PROFILE, load_experiment
 
-EXPERIMENTS = sorted(Path("experiments").glob("*.yaml"))
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
 
 
 def test_every_experiment_file_loads_and_ablations_differ_from_baseline_by_their_sweep():

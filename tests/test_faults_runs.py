@@ -24,9 +24,9 @@ pytestmark = pytest.mark.slow
 BASELINE = Path(__file__).resolve().parents[1] / "experiments" / "baseline.yaml"
 TINY = ["--quick", "--set", "features.chunk_seconds=1", "--set", "data.workers=1", "--set", "train.batch_size=8"]
 # Everything the loop logs each epoch and once at the end; a resumed run must match on all of them.
-PER_EPOCH = ["train_loss", "train_acc", "val_loss", "val_acc", "val_track_acc", "val_macro_f1", "lr"]
-FINAL = ["test_track_acc", "test_chunk_acc", "test_macro_f1", "test_chunk_macro_f1", "test_loss",
-         "val_best_track_acc", "val_best_acc", "best_epoch", "epochs_run"]
+PER_EPOCH = ["train_loss", "train_chunk_acc", "val_loss", "val_chunk_acc", "val_track_acc", "val_track_macro_f1", "lr"]
+FINAL = ["test_track_acc", "test_chunk_acc", "test_track_macro_f1", "test_chunk_macro_f1", "test_loss",
+         "val_best_track_acc", "val_best_chunk_acc", "best_epoch", "epochs_run"]
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from mlflow import MlflowClient
 from genrebench.runner import RunOptions, run_experiment
 from genrebench.train import loop
 
-PER_EPOCH = ["train_loss", "train_acc", "val_loss", "val_acc", "val_track_acc", "lr", "epoch_seconds",
+PER_EPOCH = ["train_loss", "train_chunk_acc", "val_loss", "val_chunk_acc", "val_track_acc", "lr", "epoch_seconds",
              "samples_per_second"]
-FINAL = ["test_track_acc", "test_chunk_acc", "test_macro_f1", "val_best_track_acc", "best_epoch"]
+FINAL = ["test_track_acc", "test_chunk_acc", "test_track_macro_f1", "val_best_track_acc", "best_epoch"]
 ARTIFACTS = ["config.yaml", "learning_curves.png", "confusion_matrix_val.png", "confusion_matrix_test.png",
              "confusion_matrix_test.csv", "per_class_test.csv", "splits.csv", "predictions_test.csv",
              "data_report.csv", "model_bundle.pt"]

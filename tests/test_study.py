@@ -3,18 +3,21 @@
 import subprocess
 import sys
 import time
+import warnings
 
 import optuna
 import pytest
 import yaml
 from conftest import make_folder
 from mlflow import MlflowClient
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from genrebench.config import load_experiment
 from genrebench.errors import UserError
+from genrebench.loader import load_experiment
 from genrebench.runner import RunOptions, run_experiment
 from genrebench.search import StudySettings, load_space, load_study_job, run_study
+from genrebench.search import optuna_compat as compat
 from genrebench.search import storage as tickets
 from genrebench.search import trial as trial_mod
 from genrebench.search.space import apply_params, check_space
@@ -107,6 +110,27 @@ def test_a_retry_takes_the_place_of_the_trial_it_retries_and_extras_rank_past_n(
     assert [t.number for t in tickets.real_tickets(trials, 3)] == [0, 4, 2]  # ticket 3 is an extra: never run
     assert tickets.missing_tickets(trials, 5) == 1
     assert tickets.progress_counts(trials, 3) == {"WAITING": 1, "RUNNING": 0, "COMPLETE": 2, "PRUNED": 0, "FAIL": 0}
+
+
+def test_the_optuna_internals_optuna_compat_reads_still_exist():
+    """Fails loudly when an Optuna upgrade moves what genrebench/search/optuna_compat.py relies on."""
+    where = f"optuna {optuna.__version__}: fix genrebench/search/optuna_compat.py"
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    (failed,) = study.get_trials()
+    assert hasattr(failed, "_trial_id"), f"{where}: FrozenTrial._trial_id is gone (claim() needs the storage id)"
+    assert storage.get_trial(compat.trial_id(failed)).number == failed.number
+    for helper in ("retried_trial_number", "retry_history"):
+        assert hasattr(RetryHeartbeatStaleTrialCallback, helper), (
+            f"{where}: RetryHeartbeatStaleTrialCallback.{helper} is gone (the ticket count reads retries with it)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback()(study, failed)  # what a heartbeat-stale trial triggers, without the wait
+    retry = study.get_trials()[1]
+    assert compat.retry_of(retry) == failed.number and compat.retry_of(failed) is None, (
+        f"{where}: the retry callback and its helpers no longer agree on which trial a retry replaces")
+    assert compat.retried_numbers(study.get_trials()) == {failed.number}
 
 
 def test_a_ticket_is_claimed_once(tmp_path):

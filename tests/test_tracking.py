@@ -2,8 +2,11 @@
 
 import csv
 import dataclasses
-import time
+import os
+from pathlib import Path
+from urllib.parse import urlparse
 
+import mlflow
 import numpy as np
 import pytest
 import yaml
@@ -14,15 +17,12 @@ from genrebench.config import AudioConfig, DataConfig, ExperimentConfig, Feature
 from genrebench.data import prepare_data
 from genrebench.errors import UserError
 from genrebench.models import create_model
-from genrebench.tracking import MlflowTracker, NullTracker, Tracker
+from genrebench.store_urls import default_artifact_root, redact_uri, resolve_tracking_uri, sqlite_path
+from genrebench.tracking import MlflowTracker, NullTracker, Tracker, model_export
 from genrebench.tracking.artifacts import write_artifacts
-from genrebench.tracking.mlflow_tracker import (
-    default_artifact_root,
-    flatten,
-    redact_uri,
-    resolve_tracking_uri,
-    sqlite_path,
-)
+from genrebench.tracking.mlflow_compat import dataset_entity, global_tracking_uri
+from genrebench.tracking.params import flatten
+from genrebench.tracking.tracker import PARAMS_PER_BATCH
 from genrebench.train.bundle import load_bundle, make_bundle
 from genrebench.train.metrics import per_class_table
 from genrebench.train.result import Result, SplitEval
@@ -31,7 +31,7 @@ FEAT = FeatureConfig(chunk_seconds=1.0, n_mels=16, normalization="per_chunk")
 ARTIFACTS = ["config.yaml", "learning_curves.png", "confusion_matrix_val.png", "confusion_matrix_test.png",
              "confusion_matrix_val.csv", "confusion_matrix_test.csv", "per_class_test.csv", "splits.csv",
              "predictions_test.csv", "predictions_val.csv", "data_report.csv", "history.csv", "model_bundle.pt"]
-EPOCH_KEYS = ["train_loss", "train_acc", "val_loss", "val_acc", "val_track_acc"]
+EPOCH_KEYS = ["train_loss", "train_chunk_acc", "val_loss", "val_chunk_acc", "val_track_acc"]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def _split_eval(prepared, split: str, rng: np.random.Generator) -> SplitEval:
     pred = probs.argmax(axis=1)
     n = len(prepared.labels)
     return SplitEval(metrics={"loss": 1.0, "chunk_acc": 0.5, "chunk_macro_f1": 0.4, "track_acc": 0.6,
-                              "macro_f1": 0.55},
+                              "track_macro_f1": 0.55},
                      track_ids=ids, track_true=true, track_probs=probs,
                      confusion=confusion_matrix(true, pred, labels=list(range(n))),
                      per_class=per_class_table(true, pred, prepared.labels))
@@ -65,11 +65,11 @@ def fake_result(prepared, epochs: int = 3) -> Result:
     bundle = make_bundle(model, "vgg_small", {"num_classes": len(labels)}, labels,
                          AudioConfig().model_dump(mode="json"), FEAT.model_dump(mode="json"), {"name": "per_chunk"},
                          cfg)
-    history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.3 + 0.1 * e, "val_loss": 1.2 / e,
-                "val_acc": 0.25 + 0.1 * e, "val_track_acc": 0.2 + 0.15 * e} for e in range(1, epochs + 1)]
+    history = [{"epoch": e, "train_loss": 1.0 / e, "train_chunk_acc": 0.3 + 0.1 * e, "val_loss": 1.2 / e,
+                "val_chunk_acc": 0.25 + 0.1 * e, "val_track_acc": 0.2 + 0.15 * e} for e in range(1, epochs + 1)]
     val, test = _split_eval(prepared, "val", rng), _split_eval(prepared, "test", rng)
     final = {"test_track_acc": test.metrics["track_acc"], "test_chunk_acc": test.metrics["chunk_acc"],
-             "test_macro_f1": test.metrics["macro_f1"], "val_best_track_acc": val.metrics["track_acc"],
+             "test_track_macro_f1": test.metrics["track_macro_f1"], "val_best_track_acc": val.metrics["track_acc"],
              "best_epoch": 2.0, "train_seconds": 1.5}
     return Result(config=cfg, labels=labels, history=history, best_epoch=2, val=val, test=test, final=final,
                   model=model, bundle=bundle, device="cpu", wall_seconds=1.5)
@@ -97,21 +97,45 @@ def _read_csv(path):
         return list(csv.reader(fh))
 
 
-def _train_and_log(tracker, result, prepared, params) -> tuple[str, float]:
+def _train_and_log(tracker, result, prepared, params) -> str:
     with tracker.run("tiny", "tiny-seed0", params, {"genrebench.variant": "tiny"}) as run_id:
         for row in result.history:
             tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
-        start = time.perf_counter()
         tracker.log_result(result, prepared)
-        seconds = time.perf_counter() - start
-    return run_id, seconds
+    return run_id
 
 
-def test_log_result_records_everything(prepared, store):
+def _spy_on_writes(client, monkeypatch) -> list[tuple]:
+    """Record the client's param/metric/tag writes: ("log_batch", n metrics, n params, n tags) per batch
+    request, (method name,) per one-value call."""
+    calls: list[tuple] = []
+    real_batch = client.log_batch
+
+    def log_batch(run_id, metrics=(), params=(), tags=(), **kwargs):
+        calls.append(("log_batch", len(metrics), len(params), len(tags)))
+        return real_batch(run_id, metrics=metrics, params=params, tags=tags, **kwargs)
+
+    def one_value(name):
+        real = getattr(client, name)
+        return lambda *args, **kwargs: calls.append((name,)) or real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "log_batch", log_batch)
+    for name in ("log_metric", "log_param", "set_tag"):
+        monkeypatch.setattr(client, name, one_value(name))
+    return calls
+
+
+def test_log_result_records_everything(prepared, store, monkeypatch):
     result = fake_result(prepared)
     tracker = MlflowTracker(_uri(store))
-    run_id, seconds = _train_and_log(tracker, result, prepared, flatten(result.config))
-    print(f"log_result took {seconds:.2f} s")
+    writes = _spy_on_writes(tracker.client, monkeypatch)
+    params = flatten(result.config)
+    run_id = _train_and_log(tracker, result, prepared, params)
+    # A tracking server costs a round trip per request: values go in batches, never one request per value.
+    assert [w for w in writes if w[0] != "log_batch"] == []
+    assert [w[1] for w in writes if w[1]] == [len(row) - 1 for row in result.history] + [len(result.final)]
+    assert [w[2] for w in writes if w[2]] == [min(PARAMS_PER_BATCH, len(params) - i)
+                                              for i in range(0, len(params), PARAMS_PER_BATCH)]
     client = MlflowClient(_uri(store))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.run_name == "tiny-seed0"
@@ -128,12 +152,11 @@ def test_log_result_records_everything(prepared, store):
     assert tags["device"] == "cpu" and tags["git.commit"] and tags["genrebench.version"]
     assert tags["genrebench.host"] and tags["genrebench.pid"].isdigit()
     assert set(ARTIFACTS) <= set(_all_artifacts(client, run_id))
-    assert seconds < 15
 
 
 def test_artifacts_live_next_to_the_sqlite_store(prepared, store, tmp_path):
     result = fake_result(prepared, epochs=2)
-    run_id, _ = _train_and_log(MlflowTracker(_uri(store)), result, prepared, {"a": 1})
+    run_id = _train_and_log(MlflowTracker(_uri(store)), result, prepared, {"a": 1})
     client = MlflowClient(_uri(store))
     artifacts = store / "mlruns" / "artifacts"
     assert client.get_run(run_id).info.artifact_uri.startswith(artifacts.as_uri())
@@ -144,7 +167,7 @@ def test_artifacts_live_next_to_the_sqlite_store(prepared, store, tmp_path):
 
 def test_dataset_and_model_are_linked_to_the_run(prepared, store):
     result = fake_result(prepared, epochs=2)
-    run_id, _ = _train_and_log(MlflowTracker(_uri(store)), result, prepared, {})
+    run_id = _train_and_log(MlflowTracker(_uri(store)), result, prepared, {})
     client = MlflowClient(_uri(store))
     run = client.get_run(run_id)
     (dataset_input,) = run.inputs.dataset_inputs
@@ -155,6 +178,9 @@ def test_dataset_and_model_are_linked_to_the_run(prepared, store):
     assert model.name == "model" and model.source_run_id == run_id and model.status.name == "READY"
     assert model.params["model.name"] == "vgg_small"
     assert model.artifact_location.startswith((store / "mlruns" / "artifacts").as_uri())
+    # Pinned, not inferred: MLflow's inference imports the model in a subprocess and costs seconds per run.
+    requirements = (Path(urlparse(model.artifact_location).path) / "requirements.txt").read_text().split()
+    assert requirements == model_export._pip_requirements()
 
 
 def test_csv_files_hold_the_results_numbers(prepared, tmp_path):
@@ -207,12 +233,12 @@ def test_child_runs_carry_the_parent_tag_and_their_own_metrics(store):
     tracker = MlflowTracker(_uri(store))
     with tracker.run("study", "parent") as parent:
         with tracker.run("study", "trial-0", {"lr": 0.1}, parent_run_id=parent) as child:
-            tracker.log_metrics({"val_acc": 0.5}, step=1)
+            tracker.log_metrics({"val_chunk_acc": 0.5}, step=1)
         tracker.log_metrics({"best": 0.5})
     client = MlflowClient(_uri(store))
     child_run, parent_run = client.get_run(child), client.get_run(parent)
     assert child_run.data.tags["mlflow.parentRunId"] == parent
-    assert child_run.data.metrics == {"val_acc": 0.5} and parent_run.data.metrics == {"best": 0.5}
+    assert child_run.data.metrics == {"val_chunk_acc": 0.5} and parent_run.data.metrics == {"best": 0.5}
     assert child_run.info.status == parent_run.info.status == "FINISHED"
 
 
@@ -241,6 +267,19 @@ def test_experiment_created_concurrently_is_fetched_not_duplicated(tmp_path, mon
     monkeypatch.setattr(tracker.client, "get_experiment_by_name", racing_get)
     assert tracker.get_or_create_experiment("shared") == other.get_or_create_experiment("shared")
     assert len(calls) == 2
+
+
+def test_a_detached_run_stays_open_but_no_longer_receives_logs(store):
+    tracker = MlflowTracker(_uri(store))
+    parent = tracker.start_run("e", "parent")
+    tracker.detach(parent)
+    assert tracker.run_id is None
+    assert MlflowClient(_uri(store)).get_run(parent).info.status == "RUNNING"
+    with tracker.run("e", "child", parent_run_id=parent):
+        tracker.log_metrics({"x": 1.0})
+    tracker.end_run("FINISHED", parent)
+    run = MlflowClient(_uri(store)).get_run(parent)
+    assert run.info.status == "FINISHED" and run.data.metrics == {}
 
 
 def test_log_calls_without_a_run_are_a_clear_error(store):
@@ -305,14 +344,12 @@ def test_null_tracker_records_nothing_and_never_fails(prepared):
 
 
 def test_a_model_that_cannot_be_logged_only_warns(prepared, store, monkeypatch):
-    from genrebench.tracking import mlflow_tracker
-
     def broken(bundle, model_id):
         raise RuntimeError("export exploded")
 
-    monkeypatch.setattr(mlflow_tracker, "_log_pytorch_model", broken)
+    monkeypatch.setattr(model_export, "_log_pytorch_model", broken)
     with pytest.warns(UserWarning, match="export exploded"):
-        run_id, _ = _train_and_log(MlflowTracker(_uri(store)), fake_result(prepared, epochs=1), prepared, {})
+        run_id = _train_and_log(MlflowTracker(_uri(store)), fake_result(prepared, epochs=1), prepared, {})
     client = MlflowClient(_uri(store))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and not run.outputs.model_outputs
@@ -331,7 +368,43 @@ def test_a_model_torch_export_refuses_is_logged_with_pickle(prepared, store, mon
 
     monkeypatch.setattr(mlflow.pytorch, "log_model", no_export)
     with pytest.warns(UserWarning, match="torch.export failed"):
-        run_id, _ = _train_and_log(MlflowTracker(_uri(store)), fake_result(prepared, epochs=1), prepared, {})
+        run_id = _train_and_log(MlflowTracker(_uri(store)), fake_result(prepared, epochs=1), prepared, {})
     client = MlflowClient(_uri(store))
     (output,) = client.get_run(run_id).outputs.model_outputs
     assert client.get_logged_model(output.model_id).status.name == "READY"
+
+
+def test_mlflow_private_apis_that_mlflow_compat_wraps_still_exist():
+    """Imported here directly: mlflow_compat falls back when the first one moves, which would otherwise go unseen."""
+    where = "genrebench/tracking/mlflow_compat.py"
+    try:
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri  # noqa: F401
+    except ImportError:
+        pytest.fail(f"mlflow {mlflow.__version__} moved mlflow.tracking._tracking_service.utils._use_tracking_uri: "
+                    f"{where} global_tracking_uri() now sets and restores the URI by hand; point it at the new helper")
+    assert hasattr(mlflow.data.dataset.Dataset, "_to_mlflow_entity"), (
+        f"mlflow {mlflow.__version__} moved Dataset._to_mlflow_entity (what mlflow.log_input calls): "
+        f"{where} dataset_entity() fails, and with it every run's dataset input; build the entity the new way there")
+
+
+def test_mlflow_compat_restores_the_global_uri_and_builds_dataset_entities(tmp_path):
+    import pandas as pd
+    from mlflow.entities import Dataset as DatasetEntity
+
+    outer, inner = _uri(tmp_path / "outer"), _uri(tmp_path / "inner")
+    # With nothing set in code, the environment variable names the store; a model export must not unset it,
+    # or the next tracker in this process would quietly write to ./mlruns instead.
+    env = os.environ["MLFLOW_TRACKING_URI"]
+    with global_tracking_uri(inner):
+        assert mlflow.get_tracking_uri() == inner
+    assert os.environ.get("MLFLOW_TRACKING_URI") == env and mlflow.get_tracking_uri() == env
+    mlflow.set_tracking_uri(outer)
+    try:
+        with global_tracking_uri(inner):
+            assert mlflow.get_tracking_uri() == inner
+        assert mlflow.get_tracking_uri() == outer
+    finally:
+        mlflow.set_tracking_uri(None)  # back to the environment, which the autouse fixture restores
+    dataset = mlflow.data.from_pandas(pd.DataFrame({"label": ["a"]}), name="d", targets="label")
+    entity = dataset_entity(dataset)
+    assert isinstance(entity, DatasetEntity) and entity.name == "d" and entity.digest == dataset.digest

@@ -4,14 +4,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_folder
+from conftest import make_folder, tone, write_audio
 
-from genrebench.config import load_experiment
 from genrebench.data import prepare_data
+from genrebench.data.dataset import build_datasets
+from genrebench.loader import load_experiment
+from genrebench.metrics import REGISTRY
 from genrebench.train import fit, loop
 from genrebench.train.metrics import split_eval, track_probabilities
 
-EXPERIMENTS = sorted(Path("experiments").glob("*.yaml"))
+# From this file, not the working directory: run from elsewhere, a cwd-relative glob is empty and the
+# parametrized smoke test below would silently become zero tests.
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
 
 
 def tiny_cfg(root, *sets, spec="baseline", epochs=3, chunk="features.chunk_seconds=2"):
@@ -96,13 +100,52 @@ def test_callback_exception_stops_training(tones):
         fit(cfg, _prep(cfg), callbacks=[prune], progress=False)
 
 
+def test_the_shipped_experiments_are_all_found():
+    assert {p.stem for p in EXPERIMENTS} >= {"baseline", "demo", "ablation_chunk_length", "ablation_normalization",
+                                             "seed_model"}
+
+
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_every_experiment_smoke_runs_with_the_quick_profile(path, tones):
     variants = tiny_cfg(tones, spec=str(path), epochs=1, chunk=None)
     for variant in variants:  # every sweep value runs (4 s clips: longer windows are padded)
         cfg = variant.config
-        res = fit(cfg, _prep(cfg), progress=False)
-        assert 0.0 <= res.final["test_track_acc"] <= 1.0 and np.isfinite(res.history[0]["train_loss"])
+        prepared = _prep(cfg)
+        res = fit(cfg, prepared, progress=False)
+        # The variant's own settings reached the trained model: a sweep value silently ignored would fail here.
+        assert res.bundle["model_name"] == cfg.model.name
+        assert res.bundle["normalizer"]["name"] == cfg.features.normalization
+        assert res.bundle["features"]["chunk_seconds"] == cfg.features.chunk_seconds
+        assert len(res.history) == 1 and np.isfinite(res.history[0]["train_loss"])
+        # Every logged name is in the metric registry (one table for loop, search and reports).
+        assert set(res.final) | set(res.history[0]) - {"epoch"} <= set(REGISTRY)
+        # Every test track is scored once, and the logged accuracy is what its probabilities say.
+        assert sorted(res.test.track_ids) == prepared.track_ids("test")
+        expected = float(np.mean(res.test.track_probs.argmax(axis=1) == res.test.track_true))
+        assert res.final["test_track_acc"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("normalization", ["per_band", "global"])
+def test_normalizer_statistics_come_from_the_training_split_only(tmp_path, normalization):
+    """Val/test tracks are far louder than train ones: statistics fitted on every split would differ a lot."""
+    rows = ["path,label,split"]
+    for label, freq in (("a", 220.0), ("b", 330.0)):
+        for i, split in enumerate(("train", "train", "train", "val", "test")):
+            amp = 0.02 if split == "train" else 0.9
+            write_audio(tmp_path / label / f"{label}{i}.wav", tone(3.0, freq + i, amp=amp, seed=i))
+            rows.append(f"{label}/{label}{i}.wav,{label},{split}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    cfg = tiny_cfg(tmp_path / "manifest.csv", f"features.normalization={normalization}")[0].config
+    prepared = _prep(cfg)
+    datasets = build_datasets(prepared, normalization)
+    chunks = {s: np.concatenate([datasets[s].raw_chunk(i) for i in range(len(datasets[s]))], axis=1)
+              for s in ("train", "val", "test")}
+    train, everything = chunks["train"], np.concatenate(list(chunks.values()), axis=1)
+    state = datasets["normalizer"].state()
+    axis = 1 if normalization == "per_band" else None
+    np.testing.assert_allclose(state["mean"], train.mean(axis=axis), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(state["std"], train.std(axis=axis), rtol=1e-3, atol=1e-3)
+    assert np.max(np.abs(np.asarray(state["mean"]) - everything.mean(axis=axis))) > 1.0
 
 
 def test_track_level_averages_chunk_softmax():

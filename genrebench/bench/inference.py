@@ -20,8 +20,8 @@ def measure_eval(state: dict, cfg: ExperimentConfig, device: torch.device, batch
     the first batch only warms up."""
     t = cfg.train
     subset = sample_subset(state["ds"]["val"], batches * t.eval_batch_size, seed=0)
-    loader = loop._loader(subset, t.eval_batch_size, False, torch.Generator().manual_seed(0), t.num_workers, device)
-    warm = loop._loader(sample_subset(state["ds"]["val"], t.eval_batch_size, seed=1), t.eval_batch_size, False,
+    loader = loop.make_loader(subset, t.eval_batch_size, False, torch.Generator().manual_seed(0), t.num_workers, device)
+    warm = loop.make_loader(sample_subset(state["ds"]["val"], t.eval_batch_size, seed=1), t.eval_batch_size, False,
                         torch.Generator().manual_seed(0), t.num_workers, device)
     loop.predict_chunks(net(state), warm, device)
     return {"eval_samples_per_s": len(subset) / timed(lambda: loop.predict_chunks(net(state), loader, device),

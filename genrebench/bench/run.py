@@ -23,7 +23,8 @@ from genrebench.bench.inference import measure_eval, measure_predict, write_benc
 from genrebench.bench.memory import measure_run_memory, run_command
 from genrebench.bench.settings import BenchSettings
 from genrebench.bench.training import measure_training
-from genrebench.config import ExperimentConfig, find_experiment, load_experiment
+from genrebench.config import ExperimentConfig
+from genrebench.loader import find_experiment, load_experiment
 
 EXPERIMENT = "benchmarks"
 # Seeds of the generated audio: the dataset, and the 30 s files predict classifies (not in the dataset).
@@ -57,7 +58,7 @@ def bench_config(settings: BenchSettings, data_root: Path) -> ExperimentConfig:
 
 def environment(device: torch.device) -> dict:
     """Where the figures were measured: they mean little without it."""
-    from genrebench.tracking.mlflow_tracker import git_commit
+    from genrebench.tracking.provenance import git_commit
 
     return {"genrebench_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count() or 1, "device": str(device),
@@ -114,7 +115,7 @@ def measure_all(settings: BenchSettings, device: torch.device, say: Callable[[st
 
 def log_to_mlflow(result: dict, tracking_uri: str | None) -> str:
     """One run in experiment `benchmarks`: settings as params, every figure as a metric, the JSON as an artifact."""
-    from genrebench.tracking.mlflow_tracker import MlflowTracker
+    from genrebench.tracking.tracker import MlflowTracker
 
     env, s = result["environment"], result["settings"]
     params = {"quick": s["quick"], "device": env["device"], "torch_version": env["torch_version"],

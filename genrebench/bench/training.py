@@ -44,7 +44,7 @@ def matmul_peak(device: torch.device, n: int, reps: int) -> dict:
     """GFLOP/s of the best of `reps` n x n matmuls, under the same autocast as training (so the peak is in
     the precision the model actually computes in: float32 on CPU, bf16 on CUDA)."""
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    with loop._autocast(device):
+    with loop.autocast_for(device):
         for _ in range(2):  # warm-up: thread pools, GPU clocks, cuBLAS handles
             timed(lambda: a @ b, device)
         best = min(timed(lambda: a @ b, device) for _ in range(reps))
@@ -59,7 +59,7 @@ def bare_steps(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
 
     def run() -> None:
         for _ in range(steps):
-            with loop._autocast(device):
+            with loop.autocast_for(device):
                 logits = model(x)
                 loss = loss_fn(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
@@ -82,7 +82,7 @@ def loop_steps(state: dict, cfg: ExperimentConfig, device: torch.device, steps: 
     """
     t = cfg.train
     subset = sample_subset(state["ds"]["train"], steps * t.batch_size, seed)
-    loader = loop._loader(subset, t.batch_size, True, torch.Generator().manual_seed(seed), t.num_workers, device)
+    loader = loop.make_loader(subset, t.batch_size, True, torch.Generator().manual_seed(seed), t.num_workers, device)
     return len(subset) / timed(lambda: loop.train_one_epoch(net(state), loader, state["optimizer"], device),
                                device)
 
@@ -96,7 +96,7 @@ def measure_training(cfg: ExperimentConfig, prepared: PreparedData, device: torc
     # fit's own set-up: seeding (deterministic algorithms on CPU), datasets, model (in fit's memory format,
     # compiled if configured), loaders, optimizer. The bare step drives the very same model and optimizer,
     # so the two figures differ only by what the loop adds around the step.
-    state = loop._setup(cfg, prepared, device)
+    state = loop.setup_loop(cfg, prepared, device)
     t, frames = cfg.train, prepared.layout.frames
     x = torch.randn((t.batch_size, 1, cfg.features.n_mels, frames), device=device)
     y = torch.randint(len(prepared.labels), (t.batch_size,), device=device)

@@ -12,18 +12,16 @@ import numpy as np
 import pandas as pd
 
 from genrebench.errors import UserError
+from genrebench.metrics import get_metric
 from genrebench.report import stats
 from genrebench.report.collect import Artifacts, is_search_run
 
+# The summary table's metrics; heading and which way is better come from the registry.
+SUMMARY_METRICS = ("test_track_acc", "test_chunk_acc", "test_track_macro_f1", "best_epoch", "train_seconds",
+                   "model_parameters")
 # (metric, column heading, which way is better: "max", "min" or None for no highlight)
 METRICS: list[tuple[str, str, str | None]] = [
-    ("test_track_acc", "test track accuracy", "max"),
-    ("test_chunk_acc", "test chunk accuracy (chunk-level, not per track)", "max"),
-    ("test_macro_f1", "test macro-F1 (track-level)", "max"),
-    ("best_epoch", "best epoch", None),
-    ("train_seconds", "training time (s)", "min"),
-    ("model_parameters", "parameters", "min"),
-]
+    (name, get_metric(name).display, get_metric(name).direction) for name in SUMMARY_METRICS]
 SWEPT_PREFIX = "tags.genrebench.swept."
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
 

@@ -14,7 +14,7 @@ from genrebench.report import analysis, collect, sections
 from genrebench.report.environment import environment_section
 from genrebench.report.render import Block, Bullets, Heading, Para, Warn, to_html, to_markdown
 from genrebench.report.study import study_section
-from genrebench.tracking.mlflow_tracker import redact_uri
+from genrebench.store_urls import redact_uri
 
 REPORTS_DIR = Path("reports")
 

@@ -21,7 +21,8 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from genrebench.errors import UserError
-from genrebench.tracking.mlflow_tracker import resolve_tracking_uri, sqlite_path
+from genrebench.metrics import canonical_keys
+from genrebench.store_urls import resolve_tracking_uri, sqlite_path
 
 PARENT_TAG = "tags.mlflow.parentRunId"
 ROLE_TAG = "tags.genrebench.role"
@@ -43,7 +44,8 @@ def _flat(run: Run, experiment_names: dict[str, str]) -> dict:
            "experiment_name": experiment_names.get(info.experiment_id, info.experiment_id),
            "run_name": info.run_name, "status": info.status, "start_time": info.start_time,
            "end_time": info.end_time, "artifact_uri": info.artifact_uri}
-    row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+    # Old metric names (stores written before the registry's naming) read as the current ones.
+    row.update({f"metrics.{k}": v for k, v in canonical_keys(run.data.metrics).items()})
     row.update({f"params.{k}": v for k, v in run.data.params.items()})
     row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
     return row

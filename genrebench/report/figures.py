@@ -12,11 +12,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from genrebench.metrics import get_metric  # noqa: E402
 from genrebench.tracking import plots  # noqa: E402
 
 # (summary metric, legend label, line style): chunk-level numbers are drawn apart and named as such.
-ABLATION_SERIES = [("test_track_acc", "track accuracy", "-"), ("test_macro_f1", "macro-F1 (track-level)", "-"),
-                   ("test_chunk_acc", "chunk accuracy (chunk-level)", ":")]
+ABLATION_SERIES = [(name, get_metric(name).display.removeprefix("test "), ":" if get_metric(name).level == "chunk"
+                    else "-") for name in ("test_track_acc", "test_track_macro_f1", "test_chunk_acc")]
 
 
 def _save(fig, path: Path) -> Path:

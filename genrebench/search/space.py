@@ -20,8 +20,9 @@ from typing import Any, Literal
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from genrebench.config import ExperimentConfig, read_yaml, set_dotted, validate
+from genrebench.config import ExperimentConfig, set_dotted, validate
 from genrebench.errors import UserError
+from genrebench.loader import read_yaml
 
 DEFAULT_SPACE = Path("experiments") / "search" / "lr_dropout.yaml"
 

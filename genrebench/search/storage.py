@@ -24,8 +24,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from genrebench.errors import UserError
 from genrebench.locks import file_lock
-from genrebench.store_urls import DATABASE_SCHEMES, base_scheme, check_store_url, ensure_db_folder
-from genrebench.tracking.mlflow_tracker import redact_uri, sqlite_path
+from genrebench.search.optuna_compat import retried_numbers, retry_of, trial_id
+from genrebench.store_urls import (
+    DATABASE_SCHEMES,
+    base_scheme,
+    check_store_url,
+    ensure_db_folder,
+    redact_uri,
+    sqlite_path,
+)
 
 DEFAULT_STORAGE = Path("mlruns") / "optuna.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -109,12 +116,13 @@ def _pg_advisory_lock(url: str, name: str) -> Iterator[None]:
 
 def _slot(trial: FrozenTrial) -> int:
     """A retry stands in the place of the trial it retries (Optuna keeps the first one's number)."""
-    return int(trial.system_attrs.get("failed_trial", trial.number))
+    first = retry_of(trial)
+    return trial.number if first is None else int(first)
 
 
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that count toward N, in ticket order: every trial except failed ones that were retried."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    retried = retried_numbers(trials)
     keep = [t for t in trials if not (t.state == TrialState.FAIL and t.number in retried)]
     return sorted(keep, key=lambda t: (_slot(t), t.number))
 
@@ -143,8 +151,8 @@ def claim(study: optuna.Study, storage: RDBStorage, n_trials: int) -> int | None
         if ticket.state != TrialState.WAITING:
             continue
         try:
-            if storage.set_trial_state_values(ticket._trial_id, state=TrialState.RUNNING):
-                return ticket._trial_id
+            if storage.set_trial_state_values(trial_id(ticket), state=TrialState.RUNNING):
+                return trial_id(ticket)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
     return None

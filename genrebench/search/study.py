@@ -1,19 +1,18 @@
 """`genrebench study`: an Optuna search over one experiment, resumable, parallel, tracked in MLflow.
 
 Flow: load the experiment and the space -> prepare the data once (warms the cache) -> open or create the
-study and its MLflow parent run, add missing tickets -> K workers claim and run tickets -> the parent run
-gets the best value, params, trial counts and figures, and the best config is written as an experiment file.
+study and its MLflow parent run, add missing tickets -> K workers claim and run tickets (`workers`) -> the
+parent run gets the best value, params, trial counts and figures, and the best config is written as an
+experiment file. This module is the driver; what a worker does lives in `workers`.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import os
+import tempfile
 import time
 import warnings
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,175 +24,21 @@ from rich.console import Console
 from genrebench.config import ExperimentConfig, set_dotted
 from genrebench.data import PreparedData, prepare_data
 from genrebench.errors import UserError
-from genrebench.runner import RunOptions, data_key, load_variants, sigterm_as_interrupt
+from genrebench.runner import RunOptions, load_variants, sigterm_as_interrupt
 from genrebench.search import storage as tickets
+from genrebench.search.job import StudySettings, WorkerJob
 from genrebench.search.plots import study_figures
-from genrebench.search.space import DEFAULT_SPACE, SearchSpace, apply_params, check_space, load_space
-from genrebench.search.trial import TrialContext, run_trial
-from genrebench.tracking.mlflow_tracker import MlflowTracker, flatten, redact_uri
+from genrebench.search.samplers import make_pruner, make_sampler
+from genrebench.search.space import SearchSpace, apply_params, check_space, load_space
+from genrebench.search.trial import DIRECTION
+from genrebench.search.workers import run_workers
+from genrebench.store_urls import redact_uri
+from genrebench.tracking.params import flatten
+from genrebench.tracking.tracker import MlflowTracker
 
-GENERATED_DIR = Path("experiments") / "generated"
 # Settings that change where or how fast a study runs, not what it searches: free to differ on resume.
 _RUNTIME_KEYS = ("train.device", "train.num_workers", "data.workers", "data.cache_dir")
 err = Console(stderr=True)
-
-
-@dataclass(frozen=True)
-class StudySettings:
-    """The `genrebench study` flags."""
-
-    space: str = str(DEFAULT_SPACE)
-    n_trials: int = 20
-    timeout: float | None = None
-    study_name: str | None = None
-    storage: str | None = None
-    workers: int = 1
-    pruner: str = "median"
-    sampler: str = "tpe"
-    seed: int = 0
-    heartbeat: int = 30
-    tracking_uri: str | None = None
-    generated_dir: Path = GENERATED_DIR
-
-
-@dataclass(frozen=True)
-class WorkerJob:
-    """Everything a worker process needs (picklable: spawned workers rebuild storage and tracker)."""
-
-    settings: StudySettings
-    study_name: str
-    url: str
-    experiment: str
-    cfg: ExperimentConfig
-    space: SearchSpace
-    parent_run_id: str | None
-    index: int = 0
-    deadline: float | None = None
-    extra: dict = field(default_factory=dict)
-
-
-class TicketGridSampler(optuna.samplers.GridSampler):
-    """Grid sampling where the ticket count ends the study, not the sampler: Optuna's GridSampler calls
-    `Study.stop()` once the grid is covered, which only works inside `Study.optimize`."""
-
-    def after_trial(self, study, trial, state, values) -> None:
-        return None
-
-
-def make_sampler(kind: str, space: SearchSpace, seed: int, origin: str) -> optuna.samplers.BaseSampler:
-    if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "grid":
-        return TicketGridSampler(space.grid(origin), seed=seed)
-    raise UserError(f"--sampler: unknown sampler {kind!r} (tpe, random, grid)")
-
-
-def make_pruner(kind: str, space: SearchSpace, epochs: int) -> optuna.pruners.BasePruner:
-    p = space.pruning
-    if kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=p.warmup_epochs)
-    if kind == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, p.warmup_epochs), max_resource=epochs,
-                                              reduction_factor=3)
-    if kind == "none":
-        return optuna.pruners.NopPruner()
-    raise UserError(f"--pruner: unknown pruner {kind!r} (median, hyperband, none)")
-
-
-def _open_study(job: WorkerJob, storage) -> optuna.Study:
-    s = job.settings
-    return optuna.load_study(study_name=job.study_name, storage=storage,
-                             sampler=make_sampler(s.sampler, job.space, s.seed, s.space),
-                             pruner=make_pruner(s.pruner, job.space, job.cfg.train.epochs))
-
-
-def _seed_for_trial(study: optuna.Study, job: WorkerJob, number: int) -> None:
-    """A sampler seeded by the trial's number before it samples. Seeding per process is not enough: separate
-    `genrebench study` commands (other machines) all have worker index 0 and would propose the same points
-    in lockstep. Per trial number, every trial differs and a study is the same whichever worker runs what
-    (the samplers keep no state but their RNG; the history comes from the storage). The grid sampler is left
-    alone: it already maps trial number n to grid point n of one seeded shuffle, which a reseed would break."""
-    s = job.settings
-    if s.sampler == "grid":
-        return
-    study.sampler = make_sampler(s.sampler, job.space, s.seed + number, s.space)
-
-
-def _trial_line(study: optuna.Study, trial_id: int, state: TrialState, worker: int) -> str:
-    t = next(t for t in study.get_trials(deepcopy=False) if t._trial_id == trial_id)
-    value = f"{t.value:.3f}" if t.value is not None else "-"
-    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-    return (f"trial {t.number:>3} {state.name:<8} val track acc {value}  epochs {len(t.intermediate_values)}  "
-            f"{params}  [worker {worker}]")
-
-
-def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]:
-    """Claim and run tickets until none of the first N is left; returns {state: trials run here}."""
-    s = job.settings
-    storage = tickets.make_storage(job.url, s.heartbeat)
-    study = _open_study(job, storage)
-    tracker = MlflowTracker(s.tracking_uri)
-    prepared = prepared or prepare_data(job.cfg.data, job.cfg.features, progress=False)
-    ctx = TrialContext(job.study_name, job.experiment, job.cfg, job.space, job.parent_run_id, s.heartbeat,
-                       memo={data_key(job.cfg): prepared})
-    ran: Counter = Counter()
-    while job.deadline is None or time.time() < job.deadline:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a dead worker's trial -> FAIL + a retry ticket
-        trial_id = tickets.claim(study, storage, s.n_trials)
-        if trial_id is None:
-            counts = tickets.progress_counts(study.get_trials(deepcopy=False), s.n_trials)
-            if counts["RUNNING"] == 0 and counts["WAITING"] == 0:
-                break
-            time.sleep(min(2.0, s.heartbeat))  # others are running the rest; wait in case one of them dies
-            continue
-        _seed_for_trial(study, job, storage.get_trial_number_from_id(trial_id))
-        state = run_trial(study, storage, trial_id, ctx, tracker)
-        ran[state.name] += 1
-        err.print(_trial_line(study, trial_id, state, job.index), highlight=False, soft_wrap=True)
-    return dict(ran)
-
-
-def _worker_main(job: WorkerJob) -> None:
-    """Entry point of a spawned worker: share the cores, turn SIGTERM into a clean interrupt."""
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, job.settings.workers)))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", highlight=False)
-    with sigterm_as_interrupt():
-        try:
-            work(job)
-        except KeyboardInterrupt:
-            raise SystemExit(130) from None
-
-
-def run_workers(job: WorkerJob, prepared: PreparedData) -> None:
-    """One worker runs here; K > 1 run as spawned processes (CUDA and forked torch do not mix)."""
-    if job.settings.workers <= 1:
-        work(job, prepared)
-        return
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(replace(job, index=i),), name=f"genrebench-worker-{i}")
-             for i in range(job.settings.workers)]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            p.join()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # SIGTERM: each worker ends its trial FAIL and its MLflow run KILLED
-        for p in procs:
-            p.join(30)
-        raise
-    failed = [p.name for p in procs if p.exitcode not in (0, None)]
-    if failed:
-        warnings.warn(f"worker(s) {', '.join(failed)} exited with an error; their trials are marked failed "
-                      "and retried by the next `genrebench study` on this storage", stacklevel=2)
 
 
 # ---- study setup ----------------------------------------------------------------------------------
@@ -233,7 +78,7 @@ def _parent_run(study: optuna.Study, tracker: MlflowTracker, job: WorkerJob, pre
             "genrebench.space": job.settings.space, "genrebench.sampler": job.settings.sampler,
             "genrebench.pruner": job.settings.pruner}
     run_id = tracker.start_run(job.experiment, job.study_name, flatten(job.cfg.model_dump(mode="json")), tags)
-    tracker._stack.remove(run_id)  # noqa: SLF001 - children must not log into the parent by default
+    tracker.detach(run_id)  # children must not log into the parent by default
     study.set_user_attr("genrebench.mlflow_parent_run_id", run_id)
     return run_id
 
@@ -244,7 +89,7 @@ def _setup(job: WorkerJob, tracker: MlflowTracker, prepared: PreparedData) -> tu
     storage = tickets.make_storage(job.url, s.heartbeat)
     with tickets.storage_lock(job.url, job.study_name):
         study = optuna.create_study(study_name=job.study_name, storage=storage, load_if_exists=True,
-                                    direction="maximize")
+                                    direction=DIRECTION)
         _check_identity(study, _identity(job.cfg, job.space), job.url)
         parent = _parent_run(study, tracker, job, prepared)
         added = tickets.add_tickets(study, s.n_trials)
@@ -328,8 +173,6 @@ def finalize(study: optuna.Study, job: WorkerJob, tracker: MlflowTracker, status
     client.log_metric(parent, "epochs_spent", epochs, step=len(complete))
     for key, value in tags.items():
         client.set_tag(parent, key, value)
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="genrebench-study-") as tmp:
         written, skipped = study_figures(study, Path(tmp))
         for png in written.values():

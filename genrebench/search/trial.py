@@ -19,13 +19,16 @@ from optuna.trial import TrialState
 
 from genrebench.config import ExperimentConfig
 from genrebench.data import PreparedData
+from genrebench.metrics import get_metric
 from genrebench.runner import data_for
 from genrebench.search.space import SearchSpace, apply_params, suggest
-from genrebench.tracking.mlflow_tracker import flatten
+from genrebench.tracking.params import flatten
 from genrebench.train import fit
 
 OBJECTIVE = "val_best_track_acc"
 REPORTED = "val_track_acc"  # per-epoch value the pruner compares
+# Optuna's word for the registry's direction of the objective.
+DIRECTION = {"max": "maximize", "min": "minimize"}[get_metric(OBJECTIVE).direction]
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from genrebench.tracking.base import NullTracker, Tracker
 
 if TYPE_CHECKING:
-    from genrebench.tracking.mlflow_tracker import MlflowTracker
+    from genrebench.tracking.tracker import MlflowTracker
 
 __all__ = ["MlflowTracker", "NullTracker", "Tracker"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "MlflowTracker":
-        from genrebench.tracking.mlflow_tracker import MlflowTracker
+        from genrebench.tracking.tracker import MlflowTracker
 
         return MlflowTracker
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 _LOSS_KEYS = ("train_loss", "val_loss")
-_ACC_KEYS = ("train_acc", "val_acc", "val_track_acc")
+_ACC_KEYS = ("train_chunk_acc", "val_chunk_acc", "val_track_acc")
 
 
 def _curves(ax, history: list[dict[str, float]], keys: tuple[str, ...], best_epoch: int, ylabel: str) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from mlflow.entities import ViewType
 
 from genrebench.errors import UserError
+from genrebench.metrics import canonical_keys
+from genrebench.store_urls import redact_uri
 from genrebench.tracking.liveness import HOST_TAG, PID_TAG
-from genrebench.tracking.mlflow_tracker import MlflowTracker, redact_uri
+from genrebench.tracking.tracker import MlflowTracker
 
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED")
 
@@ -42,7 +44,7 @@ def list_runs(tracking_uri: str | None = None, experiments: list[str] | None = N
 
 
 def _describe(run, names: dict[str, str]) -> dict:
-    info, tags, metrics = run.info, run.data.tags, run.data.metrics
+    info, tags, metrics = run.info, run.data.tags, canonical_keys(run.data.metrics)
     end = info.end_time or None
     return {"run_id": info.run_id, "experiment": names.get(info.experiment_id, info.experiment_id),
             "name": info.run_name, "status": info.status, "role": tags.get("genrebench.role", ""),

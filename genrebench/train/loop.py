@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
+from genrebench import metrics as registry
 from genrebench.config import ExperimentConfig
 from genrebench.data.dataset import build_datasets
 from genrebench.data.prepare import PreparedData
@@ -27,8 +28,6 @@ from genrebench.train.metrics import split_eval
 from genrebench.train.result import Result, SplitEval
 
 Callback = Callable[[int, Mapping[str, float]], None]
-# Metrics where smaller is better; everything else is maximised.
-_MINIMISE = {"val_loss"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -59,15 +58,17 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _loader(ds, batch_size: int, shuffle: bool, gen: torch.Generator, workers: int,
-            device: torch.device) -> DataLoader:
+def make_loader(ds, batch_size: int, shuffle: bool, gen: torch.Generator, workers: int,
+                device: torch.device) -> DataLoader:
+    """The DataLoader the loop uses (the bench measures the same one)."""
     # Each loader owns its generator: a checkpoint saves and restores them, so a resumed run shuffles
     # exactly as an uninterrupted one would.
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=workers,
                       pin_memory=device.type == "cuda", persistent_workers=workers > 0)
 
 
-def _autocast(device: torch.device):
+def autocast_for(device: torch.device):
+    """The autocast context of the loop: bf16 on CUDA, off elsewhere."""
     # bf16 autocast pays off on CUDA; on CPU it is slower for these convolutions, so it stays off.
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -87,7 +88,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         if stop_requested():  # a signal whose KeyboardInterrupt was swallowed (see stop_requested)
             raise KeyboardInterrupt("stop requested")
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with _autocast(device):
+        with autocast_for(device):
             logits = model(x)
             loss = loss_fn(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -105,7 +106,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     seconds = time.perf_counter() - start
     if progress is not None:
         progress.remove_task(task)
-    return {"train_loss": loss, "train_acc": acc, "epoch_seconds": seconds,
+    return {"train_loss": loss, "train_chunk_acc": acc, "epoch_seconds": seconds,
             "samples_per_second": n / seconds if seconds > 0 else 0.0}
 
 
@@ -117,7 +118,7 @@ def predict_chunks(model: nn.Module, loader: DataLoader, device: torch.device) -
     loss_sum = torch.zeros((), device=device)
     for x, y, t in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with _autocast(device):
+        with autocast_for(device):
             logits = model(x).float()
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
         probs.append(torch.softmax(logits, dim=1).cpu())
@@ -135,12 +136,6 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, prepare
     return split_eval(out["probs"], out["labels"], out["tracks"], track_labels, prepared.labels, out["loss"])
 
 
-def _improved(value: float, best: float | None, monitor: str) -> bool:
-    if best is None:
-        return True
-    return value < best if monitor in _MINIMISE else value > best
-
-
 def _scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer):
     t = cfg.train
     if t.scheduler == "cosine":
@@ -148,7 +143,7 @@ def _scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer):
     if t.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, t.epochs // 3), gamma=0.1)
     if t.scheduler == "plateau":
-        mode = "min" if t.monitor in _MINIMISE else "max"
+        mode = registry.get_metric(t.monitor).direction
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, patience=3)
     return None
 
@@ -159,8 +154,8 @@ def _progress(enabled: bool) -> Progress:
 
 
 def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
-    return (f"epoch {epoch}/{epochs}  train loss {m['train_loss']:.3f} acc {m['train_acc']:.3f}  "
-            f"val loss {m['val_loss']:.3f} chunk acc {m['val_acc']:.3f} track acc {m['val_track_acc']:.3f}  "
+    return (f"epoch {epoch}/{epochs}  train loss {m['train_loss']:.3f} acc {m['train_chunk_acc']:.3f}  "
+            f"val loss {m['val_loss']:.3f} chunk acc {m['val_chunk_acc']:.3f} track acc {m['val_track_acc']:.3f}  "
             f"{m['epoch_seconds']:.1f} s")
 
 
@@ -168,12 +163,17 @@ def _epoch_metrics(loop: dict, device, prepared, progress) -> dict[str, float]:
     model, loaders, optimizer = loop["net"], loop["loaders"], loop["optimizer"]
     metrics = train_one_epoch(model, loaders["train"], optimizer, device, progress)
     val = evaluate(model, loaders["val"], device, prepared)
-    return {**metrics, "val_loss": val.metrics["loss"], "val_acc": val.metrics["chunk_acc"],
-            "val_track_acc": val.metrics["track_acc"], "val_macro_f1": val.metrics["macro_f1"],
+    return {**metrics, **_named("val", val, registry.metric_names("epoch", "val")),
             "lr": optimizer.param_groups[0]["lr"]}
 
 
-def _setup(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device) -> dict:
+def _named(split: str, ev: SplitEval, names: list[str], prefix: str = "") -> dict[str, float]:
+    """A split's values under their registry names: `track_acc` of val -> `val_track_acc` (or `val_best_...`)."""
+    head = f"{split}_{prefix}"
+    return {name: ev.metrics[name[len(head):]] for name in names}
+
+
+def setup_loop(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device) -> dict:
     """Seeded model, loaders, optimizer and scheduler, plus the empty best-so-far state: the loop's state."""
     seed_everything(cfg.train.seed, device)
     t = cfg.train
@@ -184,7 +184,7 @@ def _setup(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device) 
     # `net` runs the batches; `model` holds the weights (a compiled module prefixes its state_dict keys).
     net = torch.compile(model) if t.compile else model
     generators = {s: torch.Generator().manual_seed(t.seed) for s in ("train", "val", "test")}
-    loaders = {s: _loader(ds[s], t.batch_size if s == "train" else t.eval_batch_size, s == "train", generators[s],
+    loaders = {s: make_loader(ds[s], t.batch_size if s == "train" else t.eval_batch_size, s == "train", generators[s],
                           t.num_workers, device) for s in ("train", "val", "test")}
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     return {"ds": ds, "model": model, "net": net, "loaders": loaders, "generators": generators, "optimizer": optimizer,
@@ -207,7 +207,7 @@ def _restore(loop: dict, ckpt: dict) -> None:
 def _end_epoch(loop: dict, metrics: dict[str, float], t) -> None:
     """Record an epoch: best checkpoint, patience, scheduler step; afterwards the state is resumable."""
     value = metrics[t.monitor]
-    if _improved(value, loop["best"], t.monitor):
+    if registry.get_metric(t.monitor).better(value, loop["best"]):
         loop.update(best=value, best_epoch=metrics["epoch"], stale=0,
                     best_state=copy.deepcopy(loop["model"].state_dict()))
     else:
@@ -238,7 +238,7 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
         Interrupted: on Ctrl-C or SIGTERM, carrying the checkpoint of the last completed epoch.
     """
     device = resolve_device(cfg.train.device)
-    loop = _setup(cfg, prepared, device)
+    loop = setup_loop(cfg, prepared, device)
     if resume is not None:
         _restore(loop, resume)
     t = cfg.train
@@ -276,8 +276,8 @@ def _finish(cfg, prepared, loop: dict, device, seconds: float, evaluate_test: bo
     net, model, loaders, ds, history, best_epoch = (loop[k] for k in ("net", "model", "loaders", "ds", "history",
                                                                       "best_epoch"))
     val = evaluate(net, loaders["val"], device, prepared)
-    final = {"val_best_track_acc": val.metrics["track_acc"], "val_best_acc": val.metrics["chunk_acc"],
-             "val_best_macro_f1": val.metrics["macro_f1"], "best_epoch": float(best_epoch),
+    best_names = registry.metric_names("final", "val")
+    final = {**_named("val", val, best_names, "best_"), "best_epoch": float(best_epoch),
              "epochs_run": float(len(history)), "train_seconds": seconds,
              "model_parameters": float(sum(p.numel() for p in model.parameters()))}
     if cfg.train.compile and len(history) > 1:
@@ -285,9 +285,7 @@ def _finish(cfg, prepared, loop: dict, device, seconds: float, evaluate_test: bo
         final["compile_seconds"] = max(0.0, history[0]["epoch_seconds"] - later)
     test = evaluate(net, loaders["test"], device, prepared) if evaluate_test else None
     if test is not None:
-        final.update({"test_track_acc": test.metrics["track_acc"], "test_chunk_acc": test.metrics["chunk_acc"],
-                      "test_macro_f1": test.metrics["macro_f1"], "test_chunk_macro_f1": test.metrics["chunk_macro_f1"],
-                      "test_loss": test.metrics["loss"]})
+        final.update(_named("test", test, registry.metric_names("final", "test")))
     config = cfg.model_dump(mode="json")
     bundle = make_bundle(model, cfg.model.name, {"num_classes": len(prepared.labels), **cfg.model.overrides()},
                          prepared.labels, cfg.data.audio.model_dump(mode="json"),

@@ -1,6 +1,8 @@
-"""Metrics from predictions: chunk-level and track-level (mean softmax over a track's chunks).
+"""Metric values from predictions: chunk-level and track-level (mean softmax over a track's chunks).
 
-One registry of scalar scores (hear-eval-kit style), so reports and search name metrics, not code.
+The score functions live here (numpy, scikit-learn); what each logged name means, which way is better and
+how it is shown lives in the registry `genrebench.metrics`. A split's values are keyed `<level>_<score>`
+(`track_acc`, `chunk_macro_f1`), so `<split>_<key>` is the registry name.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def split_eval(chunk_probs: np.ndarray, chunk_labels: np.ndarray, chunk_tracks: 
     ids, t_true, t_probs = track_probabilities(chunk_probs, chunk_tracks, track_labels)
     t_pred = t_probs.argmax(axis=1)
     metrics = {"loss": loss, **{f"chunk_{k}": fn(chunk_labels, chunk_pred, n) for k, fn in SCORES.items()},
-               "track_acc": SCORES["acc"](t_true, t_pred, n), "macro_f1": SCORES["macro_f1"](t_true, t_pred, n)}
+               **{f"track_{k}": fn(t_true, t_pred, n) for k, fn in SCORES.items()}}
     return SplitEval(metrics=metrics, track_ids=ids, track_true=t_true, track_probs=t_probs,
                      confusion=confusion_matrix(t_true, t_pred, labels=list(range(n))),
                      per_class=per_class_table(t_true, t_pred, labels),

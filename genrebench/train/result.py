@@ -16,7 +16,7 @@ class SplitEval:
     numbers score every chunk on its own and are always named `chunk_*`.
     """
 
-    metrics: dict[str, float]            # loss, chunk_acc, chunk_macro_f1, track_acc, macro_f1
+    metrics: dict[str, float]            # loss, chunk_acc, chunk_macro_f1, track_acc, track_macro_f1
     track_ids: list[int]                 # indices into PreparedData.tracks, row order of the arrays below
     track_true: np.ndarray               # (n_tracks,) int label indices
     track_probs: np.ndarray              # (n_tracks, n_classes) mean chunk softmax
@@ -35,11 +35,11 @@ class Result:
 
     config: dict                         # the resolved ExperimentConfig as a plain dict
     labels: list[str]
-    history: list[dict[str, float]]      # one dict per epoch: epoch, train_loss, train_acc, val_loss, val_acc, ...
+    history: list[dict[str, float]]      # one dict per epoch: epoch, train_loss, train_chunk_acc, val_loss, ...
     best_epoch: int
     val: SplitEval
     test: SplitEval | None               # None when fit(evaluate_test=False), as in search
-    final: dict[str, float]              # test_track_acc, test_chunk_acc, test_macro_f1, val_best_track_acc, best_epoch
+    final: dict[str, float]              # names of genrebench.metrics: test_track_acc, val_best_track_acc, ...
     model: torch.nn.Module               # holds the BEST checkpoint's weights
     bundle: dict                         # self-contained model bundle for predict (see genrebench.train.bundle)
     device: str

@@ -1,9 +1,9 @@
-"""MLflow behind the `Tracker` protocol: runs, params, per-epoch metrics, artifacts, dataset and model.
+"""MLflow behind the `Tracker` protocol: runs, params, per-epoch metrics, tags, artifacts and checkpoints.
 
 Everything goes through an explicit `MlflowClient` bound to one tracking URI, so several trackers (and
-an Optuna study's parent and child runs) can coexist without the fluent API's global state. The one
-exception is `mlflow.pytorch.log_model`, which resolves its store from the global tracking URI; it is
-pointed at this tracker's URI only for that call.
+an Optuna study's parent and child runs) can coexist without the fluent API's global state. What a run
+records about its origin lives in `provenance`, the model export in `model_export`, and MLflow's private
+APIs in `mlflow_compat`.
 
 Stores: `sqlite:///<abs>/mlruns/mlflow.db` with artifacts in `mlruns/artifacts/` by default. MLflow 3
 refuses the old `./mlruns` file store, so a plain folder is never used as a store.
@@ -11,9 +11,7 @@ refuses the old `./mlruns` file store, so a plain folder is never used as a stor
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import tempfile
 import threading
 import time
@@ -21,113 +19,30 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import DatasetInput, InputTag, LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from genrebench import __version__
 from genrebench.data.prepare import PreparedData
 from genrebench.errors import UserError
 from genrebench.locks import file_lock
-from genrebench.store_urls import (
-    HOSTED_SCHEMES,
-    MLFLOW_DATABASE_SCHEMES,
-    SERVER_SCHEMES,
-    check_store_url,
-    ensure_db_folder,
-)
+from genrebench.store_urls import default_artifact_root, redact_uri, resolve_tracking_uri, sqlite_path
+from genrebench.tracking import model_export
 from genrebench.tracking.artifacts import write_artifacts
 from genrebench.tracking.liveness import owner_tags, reap_stale_runs
+from genrebench.tracking.params import flatten
+from genrebench.tracking.provenance import dataset_input, result_tags
 from genrebench.train.checkpoint import CHECKPOINT_ARTIFACT, load_checkpoint, save_checkpoint
 from genrebench.train.result import Result
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-DEFAULT_STORE = Path("mlruns") / "mlflow.db"
 END_STATUSES = ("FINISHED", "FAILED", "KILLED")
 # MLflow's log_batch limits: 100 params, 100 tags, 1000 metrics per request; params hold 6000 characters.
 PARAMS_PER_BATCH = 100
 TAGS_PER_BATCH = 100
 METRICS_PER_BATCH = 1000
 MAX_PARAM_LENGTH = 6000
-TRACKING_SCHEMES = MLFLOW_DATABASE_SCHEMES | SERVER_SCHEMES | HOSTED_SCHEMES
-_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "credential")
-
-
-# ---- URIs ----------------------------------------------------------------------------------------
-
-def redact_uri(uri: str) -> str:
-    """`uri` safe to show or log: the password of `user:password@host` and secret query values become `***`."""
-    parts = urlsplit(uri)
-    out = uri
-    if "@" in parts.netloc:
-        userinfo, host = parts.netloc.rsplit("@", 1)
-        user, sep, _ = userinfo.partition(":")
-        # A lone userinfo can itself be a token (https://TOKEN@host), so it is hidden too.
-        out = out.replace(parts.netloc, f"{user}:***@{host}" if sep else f"***@{host}", 1)
-    if parts.query:
-        # Raw pairs, not parse_qsl: a decoded value would no longer match its %-encoded form in the URI.
-        pairs = [p.partition("=") for p in parts.query.split("&")]
-        hidden = "&".join(f"{k}{sep}***" if v and any(s in k.lower() for s in _SECRET_QUERY_KEYS) else f"{k}{sep}{v}"
-                          for k, sep, v in pairs)
-        out = out.replace(f"?{parts.query}", f"?{hidden}", 1)
-    return out
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a `sqlite:///` URI (relative paths resolve from the cwd, as SQLAlchemy does)."""
-    if not uri.startswith("sqlite://"):
-        return None
-    rest = uri[len("sqlite://"):].split("?", 1)[0]
-    path = rest[1:] if rest.startswith("/") else rest
-    if not path or path == ":memory:":
-        return None
-    return Path(path).resolve()
-
-
-def resolve_tracking_uri(uri: str | None = None) -> str:
-    """`uri`, else `MLFLOW_TRACKING_URI`, else `sqlite:///<abs>/mlruns/mlflow.db`; a sqlite store's folder
-    is created. A plain `.db` path becomes a sqlite URI; a plain folder (the old file store) is refused."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
-    scheme = urlsplit(uri).scheme
-    if not scheme or scheme == "file" or len(scheme) == 1:  # one letter: a Windows drive, still a path
-        local = Path(uri.removeprefix("file://"))
-        if local.suffix not in (".db", ".sqlite", ".sqlite3"):
-            raise UserError(f"tracking uri {redact_uri(uri)!r} is a folder (the old file store, which MLflow 3 "
-                            f"refuses); use sqlite:///{DEFAULT_STORE} or http://host:port")
-        uri = f"sqlite:///{local.resolve()}"
-    check_store_url(uri, "tracking uri", TRACKING_SCHEMES, f"sqlite:///{DEFAULT_STORE}, http://host:port or "
-                    "postgresql://user@host/db")
-    db = sqlite_path(uri)
-    if db is not None:
-        ensure_db_folder(db, "tracking store", "pass --tracking-uri or set MLFLOW_TRACKING_URI")
-    return uri
-
-
-def default_artifact_root(uri: str) -> str | None:
-    """`<folder of the .db>/artifacts` as a file:// URI for a sqlite store; None lets a server decide."""
-    db = sqlite_path(uri)
-    return (db.parent / "artifacts").as_uri() if db is not None else None
-
-
-# ---- small helpers -------------------------------------------------------------------------------
-
-def flatten(d: Mapping, prefix: str = "") -> dict[str, str]:
-    """Nested mappings as dotted keys with string values (`{"a": {"b": [1, 2]}}` -> `{"a.b": "[1, 2]"}`)."""
-    out: dict[str, str] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = str(value)
-    return out
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -139,65 +54,6 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
-
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
-def git_commit() -> str:
-    """HEAD of the repository around the cwd, or "unknown" outside a repository (or before a first commit)."""
-    return _git("rev-parse", "HEAD") or "unknown"
-
-
-def result_tags(result: Result, prepared: PreparedData) -> dict[str, str]:
-    """Tags that let a run describe itself: code version, data fingerprint and where it ran."""
-    commit = git_commit()
-    tags = {"genrebench.version": __version__, "git.commit": commit, "dataset.fingerprint": prepared.fingerprint,
-            "device": result.device}
-    if commit != "unknown":
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-        tags["git.dirty"] = str(bool(dirty)).lower()
-        tags[MLFLOW_GIT_COMMIT] = commit  # the MLflow UI shows this one on the run page
-    return tags
-
-
-@contextmanager
-def _global_tracking_uri(uri: str) -> Iterator[None]:
-    """Point mlflow's global tracking URI at `uri` for one call, then restore exactly what was there."""
-    try:
-        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-    except ImportError:  # the private helper moved: set and restore by hand
-        previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(uri)
-        try:
-            yield
-        finally:
-            mlflow.set_tracking_uri(previous)
-        return
-    with _use_tracking_uri(uri):
-        yield
-
-
-def _pip_requirements() -> list[str]:
-    """Pinned by hand: MLflow's own inference imports the model in a subprocess and takes seconds."""
-    import torch
-
-    return [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"]
-
-
-def splits_frame(prepared: PreparedData) -> pd.DataFrame:
-    """The usable tracks as a DataFrame (path relative to the dataset root, label, split)."""
-    import pandas as pd
-
-    return pd.DataFrame({"path": [prepared.tracklist.relpath(t) for t in prepared.tracks],
-                         "label": [t.label for t in prepared.tracks], "split": list(prepared.splits)})
-
-
-# ---- the tracker ---------------------------------------------------------------------------------
 
 class MlflowTracker:
     """A `Tracker` that records runs in one MLflow store (sqlite file or tracking server).
@@ -308,6 +164,7 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=batch)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Tags on the active run, batched."""
         run_id = self._require_run()
         entries = [RunTag(k, str(v)) for k, v in tags.items()]
         for batch in _batches(entries, TAGS_PER_BATCH):
@@ -323,6 +180,11 @@ class MlflowTracker:
             raise ValueError(f"run status must be one of {', '.join(END_STATUSES)}, got {status!r}")
         run_id = run_id or self._require_run()
         self.client.set_terminated(run_id, status)
+        self.detach(run_id)
+
+    def detach(self, run_id: str) -> None:
+        """Keep `run_id` open but stop logging to it by default: e.g. a study's parent run, which its
+        trials name as their parent while `log_metrics` and friends go to the trial runs."""
         if run_id in self._stack:
             self._stack.remove(run_id)
 
@@ -346,7 +208,7 @@ class MlflowTracker:
         finally:
             self.end_run(status, run_id)
 
-    def get_run(self, run_id: str):
+    def get_run(self, run_id: str) -> Run:
         """The run `run_id`; an unknown id is a UserError naming it and the store."""
         try:
             return self.client.get_run(run_id)
@@ -400,60 +262,12 @@ class MlflowTracker:
 
     def log_dataset(self, prepared: PreparedData, context: str = "training") -> None:
         """Record the split table as the run's input dataset (the client form of `mlflow.log_input`)."""
-        name = prepared.tracklist.root.name or "dataset"
-        with warnings.catch_warnings():
-            # MLflow registers two identical sources for local paths ("" and "file" schemes) and warns that a
-            # path is ambiguous; its digest code also trips pandas deprecations. Neither is actionable here.
-            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-            warnings.simplefilter("ignore", DeprecationWarning)
-            dataset = mlflow.data.from_pandas(splits_frame(prepared), source=str(prepared.tracklist.root),
-                                              name=name, targets="label")
-        # `_to_mlflow_entity` is what `mlflow.log_input` itself calls; the client API takes the entity.
-        entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
-        self.client.log_inputs(self._require_run(), datasets=[entity])
+        self.client.log_inputs(self._require_run(), datasets=[dataset_input(prepared, context)])
 
     def log_model(self, result: Result) -> str | None:
-        """Log the best checkpoint as an MLflow LoggedModel named "model" and link it to the run.
+        """Log the best checkpoint as an MLflow LoggedModel named "model" linked to the active run.
 
-        The model is exported in MLflow's pickle-free `pt2` format (torch.export); a model that cannot be
-        exported falls back to pickle with a warning. Returns the model id, or None when logging failed:
-        `model_bundle.pt` (what `predict` uses) is already logged, so a failure here only warns.
+        Returns the model id, or None when logging failed: `model_bundle.pt` (what `predict` uses) is
+        already logged, so a failure here only warns (see `model_export.log_model`).
         """
-        run_id = self._require_run()
-        experiment_id = self.client.get_run(run_id).info.experiment_id
-        model = self.client.create_logged_model(experiment_id, name="model", source_run_id=run_id,
-                                                params=flatten(result.config),
-                                                tags={"genrebench.bundle_artifact": "model_bundle.pt"})
-        try:
-            with _global_tracking_uri(self.tracking_uri):
-                _log_pytorch_model(result.bundle, model.model_id)
-        except Exception as exc:  # noqa: BLE001 - the bundle is the canonical model; the UI copy is a bonus
-            warnings.warn(f"could not log the MLflow model ({type(exc).__name__}: {exc}); "
-                          "model_bundle.pt is logged and is what predict uses", stacklevel=2)
-            self.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
-            return None
-        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=result.best_epoch)])
-        return model.model_id
-
-
-def _log_pytorch_model(bundle: dict, model_id: str) -> None:
-    """`mlflow.pytorch.log_model` into an existing LoggedModel: pt2 first, pickle if export fails."""
-    import mlflow.pytorch
-    import numpy as np
-
-    from genrebench.config import AudioConfig, FeatureConfig
-    from genrebench.data.features import chunk_layout
-    from genrebench.train.bundle import model_from_bundle
-
-    model = model_from_bundle(bundle)
-    feat = FeatureConfig(**bundle["features"])
-    frames = chunk_layout(feat, AudioConfig(**bundle["audio"]).sample_rate).frames
-    # A batch of two lets torch.export keep the batch dimension dynamic.
-    example = np.zeros((2, 1, feat.n_mels, frames), dtype=np.float32)
-    common = {"name": "model", "model_id": model_id, "pip_requirements": _pip_requirements()}
-    try:
-        mlflow.pytorch.log_model(model, input_example=example, serialization_format="pt2", **common)
-    except Exception as exc:  # noqa: BLE001 - torch.export refuses some graphs; pickle always works
-        warnings.warn(f"torch.export failed ({type(exc).__name__}); logging the MLflow model with pickle",
-                      stacklevel=3)
-        mlflow.pytorch.log_model(model, input_example=example, serialization_format="pickle", **common)
+        return model_export.log_model(self.client, self.tracking_uri, self._require_run(), result)

@@ -1,0 +1,107 @@
+"""`genrebench data synth|inspect|cache`: write the synthetic set, inspect a dataset, build the feature cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genrebench.cli.printing import out, print_inspection
+from genrebench.errors import UserError
+
+
+def data_synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write root/<genre>/*.wav into.")],
+    genres: Annotated[int, typer.Option(help="Number of genres (2-10), GTZAN's names in order.")] = 10,
+    tracks_per_genre: Annotated[int, typer.Option(help="Tracks per genre.")] = 10,
+    seconds: Annotated[float, typer.Option(help="Length of each track in seconds.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Same seed -> byte-identical files.")] = 0,
+    sample_rate: Annotated[int, typer.Option(help="Sample rate of the written WAVs.")] = 22050,
+) -> None:
+    """Write the built-in synthetic genre dataset (deterministic) as a GTZAN-style folder."""
+    from genrebench.data.synth import write_synthetic_dataset
+
+    res = write_synthetic_dataset(out_dir, genres=genres, tracks_per_genre=tracks_per_genre, seconds=seconds,
+                                  seed=seed, sr=sample_rate, progress=True)
+    out.print(f"wrote {res['tracks']} tracks ({len(res['genres'])} genres x {tracks_per_genre}, "
+              f"{seconds:g} s each) to {res['root']}")
+
+
+def data_inspect(
+    root: Annotated[Path, typer.Argument(help="Dataset folder (root/<label>/*) or manifest CSV.")],
+    strict: Annotated[bool, typer.Option(help="Exit 2 when any file cannot be used.")] = False,
+    sample_rate: Annotated[int, typer.Option(help="Decode at this rate.")] = 22050,
+    min_seconds: Annotated[float, typer.Option(help="Shorter files are reported as too short.")] = 3.0,
+    workers: Annotated[int, typer.Option(help="Parallel decoders (0 = one per core).")] = 0,
+) -> None:
+    """Tracks per label, durations, sample rates, channels, and every problem file with its reason."""
+    from genrebench.data.inspect import inspect_dataset
+    from genrebench.data.prepare import strict_problems_message
+    from genrebench.data.sources import open_source
+
+    tracklist = open_source(root)
+    res = inspect_dataset(tracklist, _audio_cfg(sample_rate, min_seconds), workers or (os.cpu_count() or 1))
+    print_inspection(res)
+    if strict and res["problems"]:
+        raise UserError(strict_problems_message(res["problems"], root))
+
+
+def data_cache(
+    source: Annotated[str, typer.Argument(help="Dataset folder, manifest CSV, or 'synthetic'.")] = "synthetic",
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache folder (default $GENREBENCH_CACHE or the "
+                                                        "user cache dir).")] = None,
+    workers: Annotated[int, typer.Option(help="Extraction processes (0 = one per core).")] = 0,
+    strict: Annotated[bool, typer.Option(help="Exit 2 when any file cannot be used.")] = False,
+    n_mels: Annotated[int, typer.Option(help="Mel bands.")] = 128,
+    n_fft: Annotated[int, typer.Option(help="FFT size.")] = 2048,
+    hop_length: Annotated[int, typer.Option(help="Hop in samples.")] = 512,
+    sample_rate: Annotated[int, typer.Option(help="Decode at this rate.")] = 22050,
+    chunk_seconds: Annotated[float, typer.Option(help="Window length for the chunk count.")] = 10.0,
+    overlap: Annotated[float, typer.Option(help="Window overlap for the chunk count.")] = 0.5,
+) -> None:
+    """Decode, check and cache log-mels for a dataset (parallel); a warm cache decodes nothing."""
+    from genrebench.data import prepare_data
+    from genrebench.data.cache import default_cache_dir
+
+    data, feat = _build_data_cfg(source=source, cache_dir=str(cache_dir) if cache_dir else None, workers=workers,
+                                 strict=strict, audio={"sample_rate": sample_rate},
+                                 features={"n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length,
+                                           "chunk_seconds": chunk_seconds, "overlap": overlap})
+    prepared = prepare_data(data, feat)
+    s = prepared.summary()
+    out.print(f"cache {default_cache_dir(data.cache_dir)}: {s['tracks']} usable tracks, {s['skipped']} skipped; "
+              f"decoded {s['decoded']}, reused {s['cached']} ({s['workers']} worker(s))")
+    out.print(f"chunks per split: {s['chunks']}  fingerprint {s['fingerprint']}")
+
+
+def _audio_cfg(sample_rate: int, min_seconds: float):
+    """The audio config from the command's options; a bad value becomes a UserError naming its key."""
+    from pydantic import ValidationError
+
+    from genrebench.config import AudioConfig
+
+    try:
+        return AudioConfig(sample_rate=sample_rate, min_seconds=min_seconds)
+    except ValidationError as exc:
+        raise UserError(_one_line(exc)) from exc
+
+
+def _build_data_cfg(features: dict, audio: dict, **data):
+    """Data and feature configs from the command's options; a bad value becomes a UserError naming its key."""
+    from pydantic import ValidationError
+
+    from genrebench.config import AudioConfig, DataConfig, FeatureConfig
+
+    try:
+        return DataConfig(audio=AudioConfig(**audio), **data), FeatureConfig(**features)
+    except ValidationError as exc:
+        raise UserError(_one_line(exc)) from exc
+
+
+def _one_line(exc) -> str:
+    """First pydantic error as `key: message`."""
+    e = exc.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or "config"
+    return f"{key}: {e['msg']} (got {e.get('input')!r})"

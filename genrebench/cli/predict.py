@@ -1,0 +1,36 @@
+"""`genrebench predict`: classify audio files with a tracked run's model or a bundle file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genrebench.cli.options import TrackingOpt
+from genrebench.cli.printing import print_predictions
+from genrebench.errors import UserError
+
+
+def predict_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Audio files to classify.")],
+    run: Annotated[str | None, typer.Option("--run", help="MLflow run id whose model to use.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="A model_bundle.pt file instead of a run.")] = None,
+    chunks: Annotated[bool, typer.Option("--chunks", help="Also print the per-chunk timeline.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    top: Annotated[int, typer.Option(help="How many genres to show per file.")] = 3,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Chunk, classify and average: the top genres with probabilities for each file."""
+    import json
+
+    from genrebench.predict import predict_files
+
+    if (run is None) == (model is None):
+        raise UserError("predict needs exactly one of --run RUN_ID or --model PATH")
+    res = predict_files(files, run_id=run, model_path=str(model) if model else None, tracking_uri=tracking_uri,
+                        top_k=top)
+    if as_json:
+        print(json.dumps(res, indent=2, default=float))
+        return
+    print_predictions(res, chunks)

@@ -1,0 +1,163 @@
+"""Everything the CLI prints: the two consoles, warning lines, and one printer per kind of result."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+
+
+def warn(text: str) -> None:
+    """One yellow `warning:` line on stderr."""
+    err.print(f"[yellow]warning:[/yellow] {text}", highlight=False, soft_wrap=True)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Replacement for `warnings.showwarning`: Python warnings as one warning line each."""
+    warn(message)
+
+
+def say_interrupted(exc: BaseException) -> None:
+    """Tell how a Ctrl-C left things: the KILLED run and how to resume it, when there is one."""
+    run_id = getattr(exc, "run_id", None)
+    if run_id:
+        line = (f"interrupted: run {run_id} ended KILLED with its checkpoint after epoch "
+                f"{exc.checkpoint['epoch']}; continue it with: genrebench run --resume {run_id}")
+    else:
+        line = "interrupted: any open run was ended KILLED"
+    # Plain write, not rich: the interruption may have hit inside a rich print, whose console then
+    # keeps its output in a buffer that is never flushed.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def print_inspection(res: dict) -> None:
+    """`data inspect`: a table per label, then the problem files."""
+    table = Table(title=f"dataset {res['root']}")
+    for col in ("label", "files", "usable", "minutes", "mean s", "sample rates", "channels"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, s in res["labels"].items():
+        table.add_row(label, str(s["files"]), str(s["usable"]), f"{s['minutes']:.1f}", f"{s['mean_seconds']:.1f}",
+                      ",".join(map(str, s["sample_rates"])) or "?", ",".join(map(str, s["channels"])) or "?")
+    out.print(table)
+    if res["problems"]:
+        problems = Table(title=f"{len(res['problems'])} problem file(s), skipped by runs (--strict makes them errors)")
+        for col in ("file", "reason", "detail"):
+            problems.add_column(col)
+        for p in res["problems"]:
+            problems.add_row(p["path"], p["reason"], p["detail"])
+        out.print(problems)
+    else:
+        out.print("no problem files")
+    if res["ignored"]:
+        out.print(f"ignored {len(res['ignored'])} non-audio file(s), e.g. {res['ignored'][0]}")
+
+
+def print_runs(rows: list[dict]) -> None:
+    """The runs just trained: test metrics per variant and seed, then each run id on a plain line."""
+    table = Table(title="runs (test metrics use the best validation checkpoint)")
+    for col in ("variant", "seed", "test track acc", "test chunk acc", "test macro-F1", "best epoch", "run id"):
+        # Fold, never truncate, the variant: sweep variants differ only at the end of their names.
+        table.add_column(col, justify="left" if col in ("variant", "run id") else "right",
+                         overflow="fold" if col == "variant" else "ellipsis")
+    for r in rows:
+        table.add_row(r["variant"], str(r["seed"]), f"{r['test_track_acc']:.3f}", f"{r['test_chunk_acc']:.3f}",
+                      f"{r['test_track_macro_f1']:.3f}", str(int(r["best_epoch"])), r["run_id"])
+    out.print(table)
+    # Plain lines too: a table narrower than a 32-character id would truncate it, and ids get copied into predict.
+    for r in rows:
+        print(f"run id {r['variant']} seed {r['seed']}: {r['run_id']}")
+
+
+def print_study(s: dict) -> None:
+    """A study's summary: trial counts, the best trial and where its config was written."""
+    def say(text: str) -> None:
+        out.print(text, highlight=False, soft_wrap=True)
+
+    counts = ", ".join(f"{v} {k.lower()}" for k, v in s["counts"].items() if v)
+    say(f"study {s['study']} ({s['storage']}): {s['n_trials']} trials: {counts}; {s['new_trials']} run now; "
+        f"{s['epochs_spent']} epochs spent in all")
+    if s["best_value"] is None:
+        say("no complete trial yet")
+        return
+    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s["best_params"].items())
+    say(f"best: trial {s['best_trial']}, val track acc {s['best_value']:.4f}, {params}")
+    say(f"best config: {s['best_config']}   (genrebench run {s['best_config']} --seeds 3)")
+    print(f"parent run id: {s['parent_run_id']}")
+    if s["skipped_figures"]:
+        say("figures skipped: " + "; ".join(f"{k} ({v})" for k, v in s["skipped_figures"].items()))
+
+
+def print_run_list(res: dict) -> None:
+    """`runs`: tracked runs as plain aligned lines, newest first."""
+    from datetime import datetime
+
+    # Plain aligned lines rather than a table: ids are copied into --resume and predict, so they must
+    # never be cut or wrapped, whatever the terminal width.
+    out.print(f"runs in {res['store']} (newest first)", highlight=False, soft_wrap=True)
+    rows = [("run id", "state", "started", "min", "acc", "experiment/run", "note")]
+    for r in res["runs"]:
+        started = datetime.fromtimestamp(r["start_ms"] / 1000).strftime("%Y-%m-%d %H:%M") if r["start_ms"] else ""
+        acc = r["test_track_acc"] if r["test_track_acc"] is not None else r["val_best_track_acc"]
+        note = (f"resume: genrebench run --resume {r['run_id']}" if r["status"] == "KILLED" and r["checkpoint_epoch"]
+                else r["failure"] or (f"pid {r['owner']}" if r["status"] == "RUNNING" else r["role"]))
+        rows.append((r["run_id"], r["status"], started, f"{r['seconds'] / 60:.1f}" if r["seconds"] is not None else "",
+                     f"{acc:.3f}" if acc is not None else "", f"{r['experiment']}/{r['name']}", note or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows if res["runs"] else []:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    if not res["runs"]:
+        out.print("no runs")
+
+
+def print_experiments(folder: Path, rows: list[tuple[str, str, str, str]]) -> None:
+    """`list`: one row per experiment file (name, variants, model, description)."""
+    table = Table(title=f"experiments in {folder}/")
+    for col in ("experiment", "variants", "model", "description"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+def print_models(rows: list[dict], n_mels: int, frames: int) -> None:
+    """`models`: parameters and MACs per registered model."""
+    table = Table(title=f"models (MACs for one 1 x {n_mels} x {frames} chunk)")
+    for col in ("name", "params", "GMACs", "description"):
+        table.add_column(col, justify="right" if col in ("params", "GMACs") else "left")
+    for row in rows:
+        table.add_row(row["name"], f"{row['params']:,}", f"{row['macs'] / 1e9:.2f}", row["description"])
+    out.print(table)
+
+
+def print_bench(res: dict) -> None:
+    """`bench`: every figure against its target, as a table and as greppable plain lines."""
+    env = res["environment"]
+    table = Table(title=f"genrebench bench ({res['profile']}, {env['device']}, {env['cpu_count']} CPU cores, "
+                        f"torch {env['torch_version']})")
+    for col in ("figure", "value", "unit", "target", "ok"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: ""}
+    for r in res["rows"]:
+        table.add_row(r["label"], f"{r['value']:.4g}", r["unit"], r["target"], verdict[r["ok"]])
+    out.print(table)
+    # Plain lines too: greppable in CI logs and never cut by a narrow terminal.
+    for r in res["rows"]:
+        ok = {True: "pass", False: "FAIL", None: "-"}[r["ok"]]
+        print(f"bench {r['name']} {r['value']:.6g} {r['unit'].replace(' ', '_')} target {r['target'] or '-'} {ok}")
+    print(f"mlflow run id (experiment benchmarks): {res['run_id']}")
+
+
+def print_predictions(res: list[dict], chunks: bool) -> None:
+    """`predict`: the top genres per file, and with `chunks` the per-chunk timeline."""
+    for r in res:
+        out.print(f"[bold]{r['file']}[/bold]: " + ", ".join(f"{lab} {p:.2f}" for lab, p in r["top"]), highlight=False)
+        if chunks:
+            for c in r["chunks"]:
+                out.print(f"  {c['start_seconds']:7.2f}-{c['end_seconds']:7.2f} s  {c['label']:<12} {c['prob']:.2f}",
+                          highlight=False)

@@ -1,0 +1,68 @@
+"""`genrebench report|runs|ui`: look at tracked runs as a report, as a list, or in the MLflow UI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genrebench.cli.options import TrackingOpt
+from genrebench.cli.printing import out, print_run_list, warn
+from genrebench.errors import UserError
+
+
+def report_cmd(
+    experiments: Annotated[list[str] | None, typer.Argument(help="MLflow experiments (experiment file names).")]
+    = None,
+    study: Annotated[str | None, typer.Option(help="Add the section of this study (its name).")] = None,
+    runs: Annotated[list[str] | None, typer.Option("--runs", help="Only these run ids (repeat the option).")]
+    = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<name>).")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Variant the others are tested against.")] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write reports/<name>/index.md and index.html from the tracked runs (MLflow only)."""
+    from genrebench.report import REPORTS_DIR, build_report, report_name
+
+    experiments, runs = list(experiments or []), list(runs or [])
+    if not (experiments or study or runs):
+        raise UserError("report: name at least one experiment, --study NAME or --runs RUN_ID")
+    folder = out_dir or REPORTS_DIR / report_name(experiments, study, runs)
+    res = build_report(experiments, study, runs or None, folder, tracking_uri, baseline=baseline)
+    for text in res["warnings"]:
+        warn(text)
+    out.print(f"report of {res['runs']} run(s): {res['index_html']}  (open it in a browser; markdown: "
+              f"{res['index_md']})", highlight=False, soft_wrap=True)
+
+
+def runs_cmd(
+    experiments: Annotated[list[str] | None, typer.Argument(help="MLflow experiments (default: all).")] = None,
+    state: Annotated[list[str] | None, typer.Option("--state", help="Only runs in this state (repeatable): "
+                                                    "RUNNING, FINISHED, FAILED, KILLED.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Newest N runs.")] = 50,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Tracked runs with their state; RUNNING runs whose process is gone are first marked FAILED."""
+    from genrebench.tracking.runs import list_runs
+
+    print_run_list(list_runs(tracking_uri, list(experiments or []), list(state or []), limit))
+
+
+def ui_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind; non-loopback exposes your runs.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Start `mlflow ui` on this project's store."""
+    import subprocess
+
+    from genrebench.store_urls import redact_uri, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        warn(f"binding to {host}: anyone who can reach this port can read your runs")
+    out.print(f"mlflow ui on {redact_uri(uri)} at http://{host}:{port}", highlight=False, soft_wrap=True)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    raise typer.Exit(subprocess.call(cmd))

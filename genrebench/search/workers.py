@@ -1,0 +1,123 @@
+"""The worker side of a study: claim a ticket, run its trial, repeat; K workers as spawned processes.
+
+A worker needs only the `WorkerJob` (picklable) and rebuilds its own storage, study and tracker, so the
+same loop runs in the driver's process, in a spawned process, or in another `genrebench study` elsewhere.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import warnings
+from collections import Counter
+from dataclasses import replace
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+from rich.console import Console
+
+from genrebench.data import PreparedData, prepare_data
+from genrebench.runner import data_key, sigterm_as_interrupt
+from genrebench.search import storage as tickets
+from genrebench.search.job import WorkerJob
+from genrebench.search.samplers import make_pruner, make_sampler
+from genrebench.search.trial import TrialContext, run_trial
+from genrebench.tracking.tracker import MlflowTracker
+
+err = Console(stderr=True)
+
+
+def _open_study(job: WorkerJob, storage: RDBStorage) -> optuna.Study:
+    s = job.settings
+    return optuna.load_study(study_name=job.study_name, storage=storage,
+                             sampler=make_sampler(s.sampler, job.space, s.seed, s.space),
+                             pruner=make_pruner(s.pruner, job.space, job.cfg.train.epochs))
+
+
+def _seed_for_trial(study: optuna.Study, job: WorkerJob, number: int) -> None:
+    """A sampler seeded by the trial's number before it samples. Seeding per process is not enough: separate
+    `genrebench study` commands (other machines) all have worker index 0 and would propose the same points
+    in lockstep. Per trial number, every trial differs and a study is the same whichever worker runs what
+    (the samplers keep no state but their RNG; the history comes from the storage). The grid sampler is left
+    alone: it already maps trial number n to grid point n of one seeded shuffle, which a reseed would break."""
+    s = job.settings
+    if s.sampler == "grid":
+        return
+    study.sampler = make_sampler(s.sampler, job.space, s.seed + number, s.space)
+
+
+def _trial_line(storage: RDBStorage, trial_id: int, state: TrialState, worker: int) -> str:
+    t = storage.get_trial(trial_id)
+    value = f"{t.value:.3f}" if t.value is not None else "-"
+    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+    return (f"trial {t.number:>3} {state.name:<8} val track acc {value}  epochs {len(t.intermediate_values)}  "
+            f"{params}  [worker {worker}]")
+
+
+def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]:
+    """Claim and run tickets until none of the first N is left; returns {state: trials run here}."""
+    s = job.settings
+    storage = tickets.make_storage(job.url, s.heartbeat)
+    study = _open_study(job, storage)
+    tracker = MlflowTracker(s.tracking_uri)
+    prepared = prepared or prepare_data(job.cfg.data, job.cfg.features, progress=False)
+    ctx = TrialContext(job.study_name, job.experiment, job.cfg, job.space, job.parent_run_id, s.heartbeat,
+                       memo={data_key(job.cfg): prepared})
+    ran: Counter = Counter()
+    while job.deadline is None or time.time() < job.deadline:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial -> FAIL + a retry ticket
+        trial_id = tickets.claim(study, storage, s.n_trials)
+        if trial_id is None:
+            counts = tickets.progress_counts(study.get_trials(deepcopy=False), s.n_trials)
+            if counts["RUNNING"] == 0 and counts["WAITING"] == 0:
+                break
+            time.sleep(min(2.0, s.heartbeat))  # others are running the rest; wait in case one of them dies
+            continue
+        _seed_for_trial(study, job, storage.get_trial_number_from_id(trial_id))
+        state = run_trial(study, storage, trial_id, ctx, tracker)
+        ran[state.name] += 1
+        err.print(_trial_line(storage, trial_id, state, job.index), highlight=False, soft_wrap=True)
+    return dict(ran)
+
+
+def _worker_main(job: WorkerJob) -> None:
+    """Entry point of a spawned worker: share the cores, turn SIGTERM into a clean interrupt."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, job.settings.workers)))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", highlight=False)
+    with sigterm_as_interrupt():
+        try:
+            work(job)
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+
+def run_workers(job: WorkerJob, prepared: PreparedData) -> None:
+    """One worker runs here; K > 1 run as spawned processes (CUDA and forked torch do not mix)."""
+    if job.settings.workers <= 1:
+        work(job, prepared)
+        return
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(replace(job, index=i),), name=f"genrebench-worker-{i}")
+             for i in range(job.settings.workers)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()  # SIGTERM: each worker ends its trial FAIL and its MLflow run KILLED
+        for p in procs:
+            p.join(30)
+        raise
+    failed = [p.name for p in procs if p.exitcode not in (0, None)]
+    if failed:
+        warnings.warn(f"worker(s) {', '.join(failed)} exited with an error; their trials are marked failed "
+                      "and retried by the next `genrebench study` on this storage", stacklevel=2)
