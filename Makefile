@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA := data/synthetic
 
-.PHONY: install test test-integration lint demo clean
+.PHONY: install test test-slow test-integration lint demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,19 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Two processes, one test file each (--dist loadfile), so a module's expensive fixture runs once: about 7.5 min
-# on 2 cores instead of about 10 serially. PYTEST_WORKERS=0 runs serially.
+# Two processes, one test file each (--dist loadfile), so a module's expensive fixture runs once.
+# PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+
+# Lint + every test but the end-to-end ones marked slow (about 6 minutes on 2 cores).
 test: lint
-	$(BIN)/python -m pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+	$(BIN)/python -m pytest -q -m "not slow and not integration" $(XDIST)
+
+# The end-to-end tests marked slow: real `genrebench` processes trained, interrupted with signals, resumed,
+# benchmarked and run as parallel workers (about 6 minutes on 2 cores). CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow and not integration" $(XDIST)
 
 # Real PostgreSQL + mlflow server + worker processes (about 2 minutes); skipped with the reason when the machine
 # has no PostgreSQL server (Debian: apt-get install postgresql). CI runs it after `make test`.

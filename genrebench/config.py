@@ -9,6 +9,8 @@ that names the key instead of a silently ignored setting.
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -137,6 +139,14 @@ class TrainConfig(Section):
     # epoch's extra time over the median of the others.
     compile: bool = False
 
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        # Only the form is checked here, so a typo fails at load time; whether the device exists is the loop's call.
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return value
+
     @field_validator("monitor")
     @classmethod
     def _known_monitor(cls, value: str) -> str:
@@ -160,6 +170,38 @@ class ExperimentConfig(Section):
 
 # ---- validation with one-line errors ---------------------------------------------------------------
 
+# Names people reach for that the schema spells otherwise, by the last part of the key they typed: the
+# unknown-key hint offers these before close spellings. A name the schema uses in another section
+# (`model.lr`) is found without an entry here.
+KEY_SYNONYMS: dict[str, str] = {
+    "learning_rate": "train.lr", "lr_rate": "train.lr",
+    "batch": "train.batch_size",
+    "chunk_length": "features.chunk_seconds", "chunk_len": "features.chunk_seconds",
+    "window": "features.chunk_seconds",
+    "mels": "features.n_mels", "n_mel": "features.n_mels",
+    "epoch": "train.epochs", "num_epochs": "train.epochs",
+    "seed": "train.seed",
+}
+
+# Pydantic's bound errors, said the way the docs and `--help` say them.
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+class ConfigError(UserError):
+    """A value or key the schema refuses, as one line: `origin: key: problem`, or `origin: problem` when the
+    origin already names the key (`--epochs`, `--set train.lr`) or the problem does (an unknown key)."""
+
+    def __init__(self, origin: str, key: str, problem: str, loc: tuple = (), unknown_key: bool = False,
+                 origin_names_key: bool = False) -> None:
+        self.origin, self.key, self.problem, self.loc, self.unknown_key = origin, key, problem, loc, unknown_key
+        show_key = not (unknown_key or origin_names_key)
+        super().__init__(f"{origin}: {key}: {problem}" if show_key else f"{origin}: {problem}")
+
+    def blamed_on(self, origin: str, origin_names_key: bool) -> ConfigError:
+        """The same problem with another origin (a command-line flag rather than the file)."""
+        return ConfigError(origin, self.key, self.problem, self.loc, self.unknown_key, origin_names_key)
+
+
 def set_dotted(tree: dict, key: str, value: Any) -> dict:
     """Set `a.b.c` in a nested dict, creating levels as needed (validation later rejects unknown keys)."""
     parts = key.split(".")
@@ -170,6 +212,11 @@ def set_dotted(tree: dict, key: str, value: Any) -> dict:
         node = node[part]
     node[parts[-1]] = value
     return tree
+
+
+def field_path(loc: tuple) -> tuple[str, ...]:
+    """The config keys of a validation error's location, without list indices and union branch names."""
+    return tuple(str(p) for p in loc if str(p).isidentifier())
 
 
 def _section_at(loc: tuple) -> type[BaseModel] | None:
@@ -183,14 +230,41 @@ def _section_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _unknown_key_hint(loc: tuple) -> str:
-    """Close matches among the keys the section does have, so a typo is fixed without reading the schema."""
+def config_keys(model: type[BaseModel] = ExperimentConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema, sections first-class (`train`, `train.lr`, ...)."""
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(f"{prefix}{name}")
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys += config_keys(field.annotation, f"{prefix}{name}.")
+    return keys
+
+
+def suggest_keys(key: str) -> list[str]:
+    """Up to three keys the user may have meant by the unknown `key`: a synonym or the same name in another
+    section, else close spellings in the same section."""
+    parts = key.split(".")
+    last = parts[-1].lower().replace("-", "_")
+    section = _section_at(tuple(parts[:-1]))
+    prefix = "".join(f"{p}." for p in parts[:-1])
+    siblings = [f"{prefix}{name}" for name in section.model_fields] if section else []
+    elsewhere = [k for k in config_keys() if k.rsplit(".", 1)[-1] == last]
+    synonym = [KEY_SYNONYMS[last]] if last in KEY_SYNONYMS else []
+    # A known meaning beats a near spelling: `train.learning_rate` is `train.lr`, not `train.early_stopping`.
+    meant = [k for k in dict.fromkeys([*synonym, *elsewhere]) if k != key]
+    return (meant or difflib.get_close_matches(key, siblings, n=3))[:3]
+
+
+def _unknown_key_hint(key: str, loc: tuple) -> str:
+    """Keys the user may have meant, so a typo is fixed without reading the schema; else the section's keys."""
+    close = suggest_keys(key)
+    if close:
+        return f"; did you mean {', '.join(close)}?"
     section = _section_at(loc[:-1])
     if section is None:
         return ""
     prefix = "".join(f"{p}." for p in loc[:-1])
-    known = [f"{prefix}{name}" for name in section.model_fields]
-    return did_you_mean(f"{prefix}{loc[-1]}", known) or f" (known: {', '.join(known)})"
+    return f" (known: {', '.join(prefix + name for name in section.model_fields)})"
 
 
 def _literal_hint(loc: tuple, value: Any) -> str:
@@ -201,17 +275,30 @@ def _literal_hint(loc: tuple, value: Any) -> str:
     return did_you_mean(value, [str(c) for c in get_args(field.annotation)])
 
 
+def _problem(err: dict) -> str:
+    """A pydantic error's message without its boilerplate; ranges as `must be >= 1`."""
+    if err["type"] in _BOUNDS and err.get("ctx"):
+        limit = next(iter(err["ctx"].values()))
+        msg = f"must be {_BOUNDS[err['type']]} {format(limit, 'g') if isinstance(limit, float) else limit}"
+    else:
+        msg = err["msg"].replace("Value error, ", "")
+    hint = _literal_hint(err["loc"], err.get("input")) if err["type"] == "literal_error" else ""
+    # A whole section as the input (a check across its keys) is noise: the message names the values.
+    got = "" if isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"
+    return f"{msg}{got}{hint}"
+
+
 def validate(tree: dict, origin: str) -> ExperimentConfig:
-    """An ExperimentConfig, or a one-line UserError naming the offending key and value."""
+    """An ExperimentConfig, or a one-line ConfigError (a UserError) naming `origin` and the offending key."""
     try:
         return ExperimentConfig(**tree)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"] if not str(p).isdigit() or len(err["loc"]) == 1) or "config"
-        msg = err["msg"].replace("Value error, ", "")
+        loc = tuple(err["loc"])
+        key = ".".join(field_path(loc)) or "config"
         if err["type"] == "extra_forbidden":
-            raise UserError(f"{origin}: unknown key {key!r}{_unknown_key_hint(err['loc'])}") from exc
-        hint = _literal_hint(err["loc"], err.get("input")) if err["type"] == "literal_error" else ""
-        raise UserError(f"{origin}: {key}: {msg} (got {err.get('input')!r}){hint}") from exc
+            problem = f"unknown key {key!r}{_unknown_key_hint(key, loc)}"
+            raise ConfigError(origin, key, problem, loc, unknown_key=True) from exc
+        raise ConfigError(origin, key, _problem(err), loc) from exc
     except TypeError as exc:
         raise UserError(f"{origin}: {exc}") from exc

@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from genrebench.config import ExperimentConfig, set_dotted, validate
+from genrebench.config import ConfigError, ExperimentConfig, field_path, set_dotted, validate
 from genrebench.errors import UserError, did_you_mean
 
-EXPERIMENTS_DIR = Path("experiments")
+# Shipped with the package (found from any working directory); a local folder adds to and overrides them.
+SHIPPED_DIR = Path(__file__).resolve().parent / "experiments"
+LOCAL_DIR = Path("experiments")
+# Folders searched before ./experiments, os.pathsep-separated; `--experiments-dir` puts its folder in front.
+EXPERIMENTS_ENV = "GENREBENCH_EXPERIMENTS"
+# Search spaces live in this subfolder of each experiments folder.
+SPACES_SUBDIR = "search"
+SUFFIXES = (".yaml", ".yml")
+
+# The command-line flags that set one config key each (`options` of `load_experiment`): what an error blames.
+OPTION_FLAGS = {"data.source": "--data", "train.device": "--device", "data.cache_dir": "--cache-dir",
+                "data.strict": "--strict", "data.workers": "--workers"}
 
 # What `--quick` changes, applied before sweeps and --set so both still win. Chunk length and
 # normalization are left alone so the ablations stay meaningful in quick checks.
@@ -43,20 +56,96 @@ class Variant:
     is_base: bool = True
 
 
-def find_experiment(spec: str | Path, search_dir: Path | None = None) -> Path:
-    """A path to a YAML file, or a name resolved to `<experiments dir>/<name>.yaml`."""
+@dataclass(frozen=True)
+class Folder:
+    """One folder of the search path, and where it came from: `shipped`, `local` or the environment."""
+
+    path: Path
+    source: str
+
+    def label(self) -> str:
+        notes = [n for n in (self.source if self.source in ("local", "shipped") else "",
+                             "" if self.path.is_dir() else "not found") if n]
+        return f"{self.path}/" + (f" ({', '.join(notes)})" if notes else "")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file found by name: the first match along the search path, and the files of that name it hides."""
+
+    name: str
+    path: Path
+    folder: Folder
+    hides: tuple[Found, ...] = ()
+
+    def where(self) -> str:
+        return "shipped" if self.folder.source == "shipped" else str(self.path)
+
+
+def search_path(subdir: str = "") -> list[Folder]:
+    """Where names resolve, first match wins: $GENREBENCH_EXPERIMENTS (which `--experiments-dir` extends at the
+    front), ./experiments, then the shipped set. `subdir` (`search`) gives the search-space folders instead."""
+    env = [Path(p) for p in os.environ.get(EXPERIMENTS_ENV, "").split(os.pathsep) if p.strip()]
+    folders = [*(Folder(p, f"${EXPERIMENTS_ENV}") for p in env), Folder(LOCAL_DIR, "local"),
+               Folder(SHIPPED_DIR, "shipped")]
+    seen: set[Path] = set()
+    out = []
+    for f in folders:  # one folder named twice (./experiments also in the variable) is searched once
+        key = f.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(Folder(f.path / subdir if subdir else f.path, f.source))
+    return out
+
+
+def _files_in(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.suffix in SUFFIXES and path.is_file():
+                found.setdefault(path.stem, path)
+    return found
+
+
+def catalog(subdir: str = "") -> list[Found]:
+    """Every name on the search path (`subdir="search"`: search spaces), sorted, each with the file that wins."""
+    entries: dict[str, Found] = {}
+    for folder in search_path(subdir):
+        for name, path in _files_in(folder.path).items():
+            found = Found(name, path, folder)
+            first = entries.setdefault(name, found)
+            if first is not found:
+                entries[name] = replace(first, hides=(*first.hides, found))
+    return [entries[name] for name in sorted(entries)]
+
+
+def _find(spec: str | Path, what: str, subdir: str = "", skip: Path | None = None) -> Path:
+    """A path to a YAML file as given, or a name looked up along the search path (`skip`: a file to pass over)."""
     path = Path(spec)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
+    if path.suffix in SUFFIXES or path.is_file():
         if not path.is_file():
-            raise UserError(f"experiment file not found: {path}")
+            raise UserError(f"{what} file not found: {path}")
         return path
-    folder = search_dir or EXPERIMENTS_DIR
-    for candidate in (folder / f"{spec}.yaml", folder / f"{spec}.yml"):
-        if candidate.is_file():
-            return candidate
-    known = sorted(p.stem for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+    folders = search_path(subdir)
+    for folder in folders:
+        for suffix in SUFFIXES:
+            candidate = folder.path / f"{spec}{suffix}"
+            if candidate.is_file() and not (skip is not None and candidate.resolve() == skip.resolve()):
+                return candidate
+    known = [f.name for f in catalog(subdir)]
     hint = did_you_mean(spec, known) or f" (known: {', '.join(known) or 'none'})"
-    raise UserError(f"unknown experiment {str(spec)!r} in {folder}/{hint}")
+    looked = ", ".join(f.label() for f in folders)
+    raise UserError(f"unknown {what} {str(spec)!r}{hint}{' ' if hint.endswith('?') else '. '}Looked in: {looked}")
+
+
+def find_experiment(spec: str | Path) -> Path:
+    """A path to a YAML file, or a name resolved along the search path (see `search_path`)."""
+    return _find(spec, "experiment")
+
+
+def find_space(spec: str | Path) -> Path:
+    """A search space: a path to a YAML file, or a name resolved in the `search/` folder of each search path entry."""
+    return _find(spec, "search space", SPACES_SUBDIR)
 
 
 def read_yaml(path: Path) -> dict:
@@ -86,18 +175,28 @@ def deep_merge(base: dict, diff: dict) -> dict:
 
 
 def resolve_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict:
-    """The file merged over its `base:` chain (bases resolve next to the file, then in experiments/)."""
+    """The file merged over its `base:` chain. A base resolves next to the file, then along the search path; a
+    file never resolves to itself, so a local `baseline.yaml` may say `base: baseline` to extend the shipped one."""
     if path.resolve() in _chain:
         raise UserError(f"{path}: circular base: {' -> '.join(p.name for p in (*_chain, path.resolve()))}")
     raw = read_yaml(path)
     base = raw.pop("base", None)
     if base is None:
         return raw
-    sibling = path.parent / f"{base}.yaml"
-    parent_path = sibling if sibling.is_file() else find_experiment(base)
+    parent_path = _base_path(path, str(base))
     parent = resolve_file(parent_path, (*_chain, path.resolve()))
     parent.pop("name", None)
     return deep_merge(parent, raw)
+
+
+def _base_path(path: Path, base: str) -> Path:
+    if Path(base).suffix in SUFFIXES:  # a file name: relative to the file that names it
+        return _find(path.parent / base, "base")
+    for suffix in SUFFIXES:
+        sibling = path.parent / f"{base}{suffix}"
+        if sibling.is_file() and sibling.resolve() != path.resolve():
+            return sibling
+    return _find(base, "experiment", skip=path)
 
 
 def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -114,9 +213,9 @@ def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def check_registered(cfg: ExperimentConfig, origin: str) -> None:
+def check_registered(cfg: ExperimentConfig, where: Callable[[str], str]) -> None:
     """Model and normalizer names must be registered: checked at load time, so a typo fails before any data
-    is prepared rather than after minutes of feature extraction."""
+    is prepared rather than after minutes of feature extraction. `where(key)` names who set the key."""
     from genrebench.data.features import list_normalizers
     from genrebench.models import list_models  # imports torch, which every command that trains needs anyway
 
@@ -125,7 +224,74 @@ def check_registered(cfg: ExperimentConfig, origin: str) -> None:
             ("features.normalization", "normalizer", cfg.features.normalization, list_normalizers(),
              f"known: {', '.join(list_normalizers())}")):
         if value not in known:
-            raise UserError(f"{origin}: {key}: unknown {what} {value!r}{did_you_mean(value, known)} ({listing})")
+            raise UserError(f"{where(key)}: unknown {what} {value!r}{did_you_mean(value, known)} ({listing})")
+
+
+@dataclass(frozen=True)
+class Override:
+    """One value set on the command line, and the flag that set it (what an error about the key blames)."""
+
+    key: str
+    value: Any
+    flag: str
+
+    def origin(self, unknown_key: bool = False) -> str:
+        # `--set train.lr: must be > 0`, but `--set: unknown key 'train.lrr'` (the problem names the key).
+        return f"--set {self.key}" if self.flag == "--set" and not unknown_key else self.flag
+
+
+def command_line_overrides(options: dict[str, Any] | None, sets: list[str] | tuple[str, ...],
+                           epochs: int | None) -> list[Override]:
+    """The flags' overrides in the order they apply (last wins): options, then `--set`, then `--epochs`."""
+    out = [Override(k, v, OPTION_FLAGS.get(k, f"option {k}")) for k, v in (options or {}).items()]
+    out += [Override(k, v, "--set") for k, v in parse_sets(sets).items()]
+    if epochs is not None:
+        out.append(Override("train.epochs", epochs, "--epochs"))
+    return out
+
+
+def _culprit(overrides: list[Override], loc: tuple) -> Override | None:
+    """The last flag whose key can be what broke the value at `loc`: one key is a prefix of the other (a section
+    check such as `hop_length <= n_fft` is located at the section, `features`)."""
+    where = tuple(str(p) for p in loc)
+    for o in reversed(overrides):
+        parts = tuple(o.key.split("."))
+        n = min(len(parts), len(where))
+        if n and parts[:n] == where[:n]:
+            return o
+    return None
+
+
+def _names(o: Override, loc: tuple) -> bool:
+    """Whether the flag itself names the key at `loc` (`--epochs` for train.epochs, `--set model.channels` for
+    model.channels.0), so the message need not repeat it."""
+    return field_path(loc) == tuple(o.key.split("."))
+
+
+def _where(key: str, path: Path, overrides: list[Override]) -> str:
+    """What a problem with `key` is blamed on, key included: `--set model.name`, `--device`, or `PATH: key`."""
+    o = _culprit(overrides, tuple(key.split(".")))
+    if o is None:
+        return f"{path}: {key}"
+    return o.origin() if _names(o, tuple(key.split("."))) else f"{o.origin()}: {key}"
+
+
+def _validate_variant(tree: dict, overrides: list[Override], path: Path) -> ExperimentConfig:
+    """The variant with the flags applied, validated; an error blames the flag that set the bad value, and
+    the file when the file alone is already wrong."""
+    full = copy.deepcopy(tree)
+    for o in overrides:
+        set_dotted(full, o.key, copy.deepcopy(o.value))
+    try:
+        return validate(full, str(path))
+    except ConfigError as exc:
+        if not overrides:
+            raise
+        validate(tree, str(path))  # raises when the problem is the file's own
+        o = _culprit(overrides, exc.loc)
+        if o is None:  # not traceable to one flag (no such check in the schema today): name them all
+            raise exc.blamed_on(f"{path} with {', '.join(x.origin() for x in overrides)}", False) from None
+        raise exc.blamed_on(o.origin(exc.unknown_key), _names(o, exc.loc)) from None
 
 
 def _sweep_grid(sweep: Any, origin: str) -> list[dict[str, Any]]:
@@ -164,27 +330,25 @@ def _variant_name(experiment: str, swept: dict[str, Any]) -> str:
 
 
 def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), quick: bool = False,
-                    epochs: int | None = None, search_dir: Path | None = None,
-                    options: dict[str, Any] | None = None) -> list[Variant]:
+                    epochs: int | None = None, options: dict[str, Any] | None = None) -> list[Variant]:
     """Every variant of an experiment: base chain -> quick profile -> sweep values -> options -> --set -> --epochs.
 
-    `options` are typed overrides from CLI flags (`--data`, `--device`, ...); `sets` are `key=value` strings.
+    `options` are typed overrides from CLI flags, by config key (`{"data.source": ...}` from `--data`); `sets` are
+    `key=value` strings. A bad value is blamed on the flag that set it, or on the file.
     """
-    path = find_experiment(spec, search_dir)
+    path = find_experiment(spec)
     tree = resolve_file(path)
     tree.setdefault("name", path.stem)
     sweep = tree.pop("sweep", None)
-    overrides = {**(options or {}), **parse_sets(sets)}
-    if epochs is not None:
-        overrides["train.epochs"] = epochs
+    overrides = command_line_overrides(options, sets, epochs)
     variants = []
     for swept in _sweep_grid(sweep, str(path)):
         variant = copy.deepcopy(tree)
-        for layer in (QUICK_PROFILE if quick else {}, swept, overrides):
+        for layer in (QUICK_PROFILE if quick else {}, swept):
             for key, value in layer.items():
                 set_dotted(variant, key, copy.deepcopy(value))
-        cfg = validate(variant, str(path))
-        check_registered(cfg, str(path))
+        cfg = _validate_variant(variant, overrides, path)
+        check_registered(cfg, lambda key: _where(key, path, overrides))
         variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, swept), config=cfg, swept=swept,
                                 is_base=_is_base(tree, swept)))
     return variants

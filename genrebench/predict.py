@@ -20,11 +20,22 @@ import torch
 from genrebench.config import AudioConfig, FeatureConfig
 from genrebench.data.audio import TOO_SHORT, load_checked
 from genrebench.data.features import chunk_layout, create_normalizer, mel_db, min_samples, slice_chunk
+from genrebench.data.sources import AUDIO_EXTENSIONS, is_audio_file
 from genrebench.errors import UserError
 from genrebench.train.bundle import load_bundle, model_from_bundle
 
 BUNDLE_ARTIFACT = "model_bundle.pt"
 BATCH_SIZE = 64
+_AUDIO_LIST = ", ".join(sorted(AUDIO_EXTENSIONS))
+
+
+class UnusableFile(UserError):
+    """A file that cannot be classified; its text is `FILE: reason`, the CLI's `error:` line for it."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
 
 
 @contextmanager
@@ -46,9 +57,11 @@ def _bundle_from_run(run_id: str, tracking_uri: str | None) -> dict:
     from mlflow.exceptions import MlflowException
 
     from genrebench.store_urls import redact_uri, resolve_tracking_uri
+    from genrebench.tracking.run_ids import resolve_run_id
 
     uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(uri)
+    run_id = resolve_run_id(client, run_id)
     try:
         client.get_run(run_id)
     except MlflowException as exc:
@@ -72,12 +85,51 @@ def load_model_bundle(run_id: str | None = None, model_path: str | None = None,
 
 
 def _decode(path: Path, audio: AudioConfig) -> np.ndarray:
+    if path.is_dir():
+        raise UnusableFile(path, "is a folder, not an audio file")
     if not path.is_file():
-        raise UserError(f"audio file not found: {path}")
+        raise UnusableFile(path, "not found")
     y, problem = load_checked(path, audio.sample_rate, audio.silence_db)
     if problem is not None:
-        raise UserError(f"cannot classify {path}: {problem.reason} ({problem.detail})")
+        raise UnusableFile(path, f"{problem.reason} ({problem.detail})")
     return y
+
+
+def _in_folder(folder: Path) -> list[Path]:
+    """The audio files under `folder` at any depth, sorted; hidden files and folders are skipped."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if is_audio_file(path) and not any(p.startswith(".") for p in path.relative_to(folder).parts):
+            found.append(path)
+    return found
+
+
+def audio_inputs(paths: Iterable[Path | str]) -> list[tuple[Path, str | None]]:
+    """Files and folders as named on the command line -> `(path, None)` per audio file to classify, in order,
+    and `(path, reason)` per named path that gives none.
+
+    A folder stands for every audio file under it (the extensions the data sources read); a named file
+    must have one of those extensions. A missing path, a file that is not audio, and a folder without
+    audio files each get a reason.
+    """
+    found: list[tuple[Path, str | None]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            try:
+                inside = _in_folder(path)
+            except OSError as exc:
+                found.append((path, f"cannot read the folder ({exc.strerror or exc})"))
+                continue
+            found += [(f, None) for f in inside] or [(path, f"no audio files ({_AUDIO_LIST}) in this folder "
+                                                           "or below")]
+        elif not path.exists():
+            found.append((path, "not found"))
+        elif path.suffix.lower() not in AUDIO_EXTENSIONS:
+            found.append((path, f"not an audio file (audio files end in {_AUDIO_LIST})"))
+        else:
+            found.append((path, None))
+    return found
 
 
 def _chunk_probabilities(model: torch.nn.Module, chunks: np.ndarray, device: str | torch.device) -> np.ndarray:
@@ -112,7 +164,7 @@ def predict_file(bundle: dict, model: torch.nn.Module, path: Path | str, device:
         "chunks": [{"start_seconds", "end_seconds", "label", "prob", "probabilities"}, ...]}`.
 
     Raises:
-        UserError: The file is missing, undecodable, empty, silent, or shorter than the model's minimum.
+        UnusableFile: The file is missing, undecodable, empty, silent, or shorter than the model's minimum.
     """
     path = Path(path)
     audio, feat = AudioConfig(**bundle["audio"]), FeatureConfig(**bundle["features"])
@@ -122,8 +174,8 @@ def predict_file(bundle: dict, model: torch.nn.Module, path: Path | str, device:
     shortest = min_samples(audio, feat)
     starts = layout.starts(len(y), shortest)
     if not starts:
-        raise UserError(f"cannot classify {path}: {TOO_SHORT} ({len(y) / sr:.2f} s is shorter than "
-                        f"the model's minimum of {shortest / sr:g} s)")
+        raise UnusableFile(path, f"{TOO_SHORT} ({len(y) / sr:.2f} s is shorter than the model's minimum "
+                                 f"of {shortest / sr:g} s)")
     mel = mel_db(y, sr, feat)  # once per file; chunks are frame slices of it, exactly as in training
     state = bundle["normalizer"]
     normalizer = create_normalizer(state.get("name", feat.normalization), state)
@@ -138,23 +190,66 @@ def predict_file(bundle: dict, model: torch.nn.Module, path: Path | str, device:
             "chunks": _chunk_rows(starts, probs, labels, layout.hop, layout.chunk_samples, len(y), sr)}
 
 
+def _loaded_model(run_id: str | None, model_path: str | None, tracking_uri: str | None,
+                  device: str) -> tuple[dict, torch.nn.Module, float]:
+    """The bundle, its model on `device`, and the seconds both took."""
+    started = time.perf_counter()
+    bundle = load_model_bundle(run_id, model_path, tracking_uri)
+    # channels_last: the convolutions' faster layout here, as in training (train.channels_last).
+    model = model_from_bundle(bundle).to(device, memory_format=torch.channels_last)
+    return bundle, model, time.perf_counter() - started
+
+
+def _timed_row(bundle: dict, model: torch.nn.Module, path: Path, top_k: int, device: str,
+               load_seconds: float) -> dict:
+    t0 = time.perf_counter()
+    row = predict_file(bundle, model, path, device)
+    row["top"] = row["top"][:max(1, top_k)]
+    return {**row, "seconds": time.perf_counter() - t0, "load_seconds": load_seconds}
+
+
 def predict_files(files: Iterable[Path | str], run_id: str | None = None, model_path: str | None = None,
                   tracking_uri: str | None = None, top_k: int = 3, device: str = "cpu") -> list[dict]:
-    """Classify several files with one model loaded once.
+    """Classify several files with one model loaded once; the first file that cannot be classified raises.
 
     Every row is `predict_file`'s dict with `top` cut to `top_k`, plus `seconds` (that file's decode,
     features and inference) and `load_seconds` (fetching the bundle and building the model, paid once
     and repeated on every row).
     """
-    started = time.perf_counter()
-    bundle = load_model_bundle(run_id, model_path, tracking_uri)
-    # channels_last: the convolutions' faster layout here, as in training (train.channels_last).
-    model = model_from_bundle(bundle).to(device, memory_format=torch.channels_last)
-    load_seconds = time.perf_counter() - started
-    rows = []
-    for f in files:
-        t0 = time.perf_counter()
-        row = predict_file(bundle, model, Path(f), device)
-        row["top"] = row["top"][:max(1, top_k)]
-        rows.append({**row, "seconds": time.perf_counter() - t0, "load_seconds": load_seconds})
-    return rows
+    bundle, model, load_seconds = _loaded_model(run_id, model_path, tracking_uri, device)
+    return [_timed_row(bundle, model, Path(f), top_k, device, load_seconds) for f in files]
+
+
+def predict_paths(paths: Iterable[Path | str], run_id: str | None = None, model_path: str | None = None,
+                  tracking_uri: str | None = None, top_k: int = 3, device: str = "cpu") -> dict:
+    """`genrebench predict`: classify files and folders (recursively), going on past the files it cannot read.
+
+    The model is loaded once, and only when there is a file to classify.
+
+    Returns:
+        `{"results": [predict_files' row per classified file, in order], "errors": [{"file", "error"}, ...]}`.
+    """
+    found = audio_inputs(paths)
+    if all(reason is not None for _, reason in found):
+        return {"results": [], "errors": [{"file": str(path), "error": reason} for path, reason in found]}
+    bundle, model, load_seconds = _loaded_model(run_id, model_path, tracking_uri, device)
+    results, errors = [], []
+    for path, reason in found:
+        if reason is None:
+            try:
+                results.append(_timed_row(bundle, model, path, top_k, device, load_seconds))
+                continue
+            except UnusableFile as exc:
+                reason = exc.reason
+        errors.append({"file": str(path), "error": reason})
+    return {"results": results, "errors": errors}
+    bundle, model, load_seconds = _loaded_model(run_id, model_path, tracking_uri, device)
+    errors = []
+    for path, reason in found:
+        try:
+            if reason is not None:
+                raise UnusableFile(path, reason)
+            results.append(_timed_row(bundle, model, path, top_k, device, load_seconds))
+        except UnusableFile as exc:
+            errors.append({"file": exc.path, "error": exc.reason})
+    return {"results": results, "errors": errors}

@@ -104,12 +104,16 @@ def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | 
                progress: bool = True) -> list[dict]:
     """Continue an interrupted run from its checkpoint, in the same MLflow run (`genrebench run --resume`).
 
+    `run_id` may be a unique prefix of the id, as tables and logs show it.
+
     The config comes from the checkpoint; only where the data lives and how to compute (device, cache,
     workers) may change, and the data must have the same fingerprint as before.
     """
+    from genrebench.tracking.run_ids import resolve_run_id
     from genrebench.tracking.tracker import MlflowTracker
 
     tracker = MlflowTracker(tracking_uri)
+    run_id = resolve_run_id(tracker.client, run_id)
     run = tracker.get_run(run_id)
     if run.info.status in ("RUNNING", "FINISHED"):
         what = "still running" if run.info.status == "RUNNING" else "already finished"

@@ -42,6 +42,8 @@ def _isolated_cache(tmp_path, monkeypatch):
     """Each test gets its own feature cache so no test sees another's entries."""
     monkeypatch.setenv("GENREBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    # The developer's own experiment folders must not change what the tests load.
+    monkeypatch.delenv("GENREBENCH_EXPERIMENTS", raising=False)
 
 
 @pytest.fixture

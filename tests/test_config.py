@@ -1,12 +1,12 @@
-from pathlib import Path
+import os
 
 import pytest
 
 from genrebench.config import ExperimentConfig
 from genrebench.errors import UserError
-from genrebench.loader import QUICK_PROFILE, load_experiment
+from genrebench.loader import QUICK_PROFILE, SHIPPED_DIR, load_experiment
 
-EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
+EXPERIMENTS = sorted(SHIPPED_DIR.glob("*.yaml"))
 
 
 def test_every_experiment_file_loads_and_ablations_differ_from_baseline_by_their_sweep():
@@ -47,9 +47,9 @@ def test_multi_key_sweep_is_a_grid_and_base_resolves_next_to_the_file(tmp_path):
 
 @pytest.mark.parametrize("sets,message", [
     (["train.lrr=0.1"], "unknown key 'train.lrr'"),
-    (["train.lr=0"], "train.lr: Input should be greater than 0"),
+    (["train.lr=0"], "--set train.lr: must be > 0 (got 0)"),
     (["train.lr=-1"], "train.lr"),
-    (["features.overlap=1"], "features.overlap: Input should be less than 1"),
+    (["features.overlap=1"], "--set features.overlap: must be < 1"),
     (["train.epochs=abc"], "train.epochs: Input should be a valid integer"),
     (["features.hop_length=4096"], "hop_length (4096) must not exceed n_fft"),
     (["data.split.fractions=[0.5, 0.5, 0.5]"], "fractions must be non-negative and sum to 1"),
@@ -96,3 +96,58 @@ def test_the_sweep_point_equal_to_the_files_own_value_is_the_base_variant():
     assert [v.name for v in chunk if v.is_base] == ["chunk_seconds=10"]  # baseline.yaml's 10 s, not the first point
     norm = load_experiment("ablation_normalization")
     assert [v.name for v in norm if v.is_base] == ["normalization=per_chunk"]
+
+
+@pytest.mark.parametrize("typed,meant", [
+    ("train.learning_rate", "train.lr"), ("learning_rate", "train.lr"), ("train.lr_rate", "train.lr"),
+    ("batch", "train.batch_size"), ("batch_size", "train.batch_size"), ("chunk_length", "features.chunk_seconds"),
+    ("features.chunk_len", "features.chunk_seconds"), ("window", "features.chunk_seconds"),
+    ("mels", "features.n_mels"), ("features.n_mel", "features.n_mels"), ("epoch", "train.epochs"),
+    ("train.num_epochs", "train.epochs"), ("seed", "train.seed"), ("model.lr", "train.lr"),
+])
+def test_unknown_key_hint_knows_synonyms(typed, meant):
+    with pytest.raises(UserError) as info:
+        load_experiment("baseline", sets=[f"{typed}=1"])
+    assert str(info.value).startswith(f"--set: unknown key {typed!r}; did you mean {meant}"), str(info.value)
+
+
+@pytest.mark.parametrize("options,sets,epochs,message", [
+    ({}, [], 0, "--epochs: must be >= 1 (got 0)"),
+    ({}, ["train.epochs=5"], 0, "--epochs: must be >= 1 (got 0)"),           # --epochs applies last
+    ({}, ["train.epochs=0"], 5, None),                                       # ... so it fixes a bad --set
+    ({"data.workers": -1}, [], None, "--workers: must be >= 0 (got -1)"),
+    ({"train.device": "gpu"}, [], None, "--device: must be auto, cpu, cuda, cuda:N or mps (got 'gpu')"),
+    ({"train.device": "gpu"}, ["train.device=cpu"], None, None),              # --set beats the option
+    ({}, ["features.hop_length=4096"], None, "--set features.hop_length: features: hop_length (4096) must not"),
+    ({}, ["features={n_mels: 2}"], None, "--set features: features.n_mels: must be >= 4 (got 2)"),
+])
+def test_errors_blame_the_flag_that_set_the_value(options, sets, epochs, message):
+    if message is None:
+        assert load_experiment("baseline", sets=sets, epochs=epochs, options=options)
+        return
+    with pytest.raises(UserError) as info:
+        load_experiment("baseline", sets=sets, epochs=epochs, options=options)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_a_bad_value_in_the_file_blames_the_file_even_with_flags(tmp_path):
+    (tmp_path / "bad.yaml").write_text("base: baseline\ntrain: {lr: 0}\n")
+    with pytest.raises(UserError, match=r"^\S*bad.yaml: train.lr: must be > 0 \(got 0\)$"):
+        load_experiment(tmp_path / "bad.yaml", sets=["train.batch_size=8"], epochs=2)
+    # A flag that sets the very key the file gets wrong makes the file's value irrelevant.
+    assert load_experiment(tmp_path / "bad.yaml", sets=["train.lr=0.1"])[0].config.train.lr == 0.1
+
+
+def test_local_files_override_shipped_ones_and_may_extend_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "baseline.yaml").write_text("base: baseline\ntrain: {epochs: 3}\n")
+    local = load_experiment("baseline")[0].config
+    assert (local.train.epochs, local.train.lr, local.features.n_mels) == (3, 1e-3, 128)  # the rest is shipped
+    # A shipped file's `base:` is its shipped sibling: a local override does not change the shipped ablations.
+    assert load_experiment("ablation_chunk_length")[0].config.train.epochs == 50
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "baseline.yaml").write_text("train: {epochs: 4}\n")
+    monkeypatch.setenv("GENREBENCH_EXPERIMENTS", os.pathsep.join([str(tmp_path / "missing"), str(env)]))
+    assert load_experiment("baseline")[0].config.train.epochs == 4  # the variable comes before ./experiments

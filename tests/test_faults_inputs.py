@@ -20,8 +20,6 @@ import numpy as np
 import pytest
 from conftest import make_folder, tone, write_audio
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _permission_bits_enforced() -> bool:
     """False for root (with its usual capabilities), whom a read-only folder does not stop."""
@@ -39,7 +37,7 @@ def _permission_bits_enforced() -> bool:
 
 NO_PERMISSIONS = not _permission_bits_enforced()
 RUN = ["run", "baseline", "--quick", "--workers", "1", "--set", "features.chunk_seconds=1"]
-LIST_BAD = ["list", "--folder", "{case}/exps"]
+LIST_BAD = ["list", "--experiments-dir", "{case}/exps"]
 
 # Fault injection for the full-disk cases: python -c CODE ARGS runs the real CLI with one function patched.
 HALF_WRITTEN_NPY = """
@@ -103,6 +101,18 @@ def _experiment(text: str) -> Callable[[Path], None]:
     return setup
 
 
+def _local_experiment(name: str, text: str) -> Callable[[Path], None]:
+    def setup(case_dir: Path) -> None:
+        (case_dir / "experiments").mkdir()
+        (case_dir / "experiments" / f"{name}.yaml").write_text(text)
+    return setup
+
+
+def _nothing_written(case_dir: Path) -> None:
+    """An error in the arguments comes before any work: no store, no cache, nothing in the working folder."""
+    assert list(case_dir.iterdir()) == [], list(case_dir.iterdir())
+
+
 def _no_cache_leftovers(case_dir: Path) -> None:
     left = [p for p in (case_dir / "cache").rglob("*") if p.is_file()]
     assert not left, f"half-written cache files left behind: {left}"
@@ -138,6 +148,20 @@ CASES = [
                                               "did you mean", "val_track_acc"],
          setup=_experiment("train:\n  monitor: val_acc_track\n")),
     Case("unknown_config_key", [*RUN, "--set", "train.lrr=0.01"], ["unknown key 'train.lrr'", "did you mean train.lr"]),
+    # ---- the error blames the flag that set the bad value (not the experiment file), or the file when it is the file's
+    Case("epochs_zero_blames_the_flag", ["run", "baseline", "--epochs", "0"], ["error: --epochs: must be >= 1 (got 0)"],
+         forbid=["baseline.yaml"], after=_nothing_written),
+    Case("set_value_blames_set_key", ["run", "baseline", "--set", "train.lr=0"],
+         ["error: --set train.lr: must be > 0 (got 0)"], forbid=["baseline.yaml"]),
+    Case("device_value_blames_device", ["run", "baseline", "--device", "gpu"],
+         ["error: --device: must be auto, cpu, cuda, cuda:N or mps (got 'gpu')"]),
+    Case("file_value_blames_the_file", ["run", "slow", "--epochs", "2"],
+         ["error: experiments/slow.yaml: train.lr: must be > 0 (got 0)"],
+         setup=_local_experiment("slow", "train: {lr: 0}\n")),
+    Case("synonym_learning_rate", ["run", "baseline", "--set", "train.learning_rate=3e-4"],
+         ["error: --set: unknown key 'train.learning_rate'; did you mean train.lr?"]),
+    Case("synonym_chunk_length", ["run", "baseline", "--set", "chunk_length=5"],
+         ["error: --set: unknown key 'chunk_length'; did you mean features.chunk_seconds?"]),
     Case("wrong_type_in_file", LIST_BAD, ["{case}/exps/bad.yaml", "train.lr", "valid number", "'fast'"],
          setup=_experiment("train:\n  lr: fast\n")),
     Case("out_of_range_option", ["data", "inspect", "{data}/good", "--sample-rate", "10"],
@@ -196,10 +220,10 @@ def _fill(text: str, data: Path, case_dir: Path) -> str:
 def _run_case(case: Case, data: Path, base: Path) -> subprocess.CompletedProcess:
     case_dir = base / case.id
     case_dir.mkdir()
-    (case_dir / "experiments").symlink_to(REPO / "experiments")  # `run baseline` resolves experiments/ in the cwd
     if case.setup:
         case.setup(case_dir)
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "GENREBENCH_DEBUG")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "GENREBENCH_DEBUG", "GENREBENCH_EXPERIMENTS")}
     env["GENREBENCH_CACHE"] = str(case_dir / "cache")
     if case.tracking_env:
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{case_dir / 'mlruns' / 'mlflow.db'}"

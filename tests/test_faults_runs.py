@@ -18,10 +18,11 @@ from conftest import make_folder
 from mlflow import MlflowClient
 
 from genrebench.data.cache import content_hash
+from genrebench.loader import SHIPPED_DIR
 
 pytestmark = pytest.mark.slow
 
-BASELINE = Path(__file__).resolve().parents[1] / "experiments" / "baseline.yaml"
+BASELINE = SHIPPED_DIR / "baseline.yaml"
 TINY = ["--quick", "--set", "features.chunk_seconds=1", "--set", "data.workers=1", "--set", "train.batch_size=8"]
 # Everything the loop logs each epoch and once at the end; a resumed run must match on all of them.
 PER_EPOCH = ["train_loss", "train_chunk_acc", "val_loss", "val_chunk_acc", "val_track_acc", "val_track_macro_f1", "lr"]
@@ -45,12 +46,14 @@ def _cli(*args: str, tmp: Path, **env: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _run(*args: str, tmp: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+# Generous: these bounds catch a hang, not slowness; a loaded 2-core machine (parallel test workers) can take
+# minutes for a run that takes 25 s alone.
+def _run(*args: str, tmp: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "genrebench", *args], cwd=tmp, env=_env(tmp),
                           capture_output=True, text=True, timeout=timeout)
 
 
-def _wait_for_epoch(tmp: Path, epoch: int, proc: subprocess.Popen, timeout: float = 120) -> tuple[str, float]:
+def _wait_for_epoch(tmp: Path, epoch: int, proc: subprocess.Popen, timeout: float = 300) -> tuple[str, float]:
     """Poll the store until the run owned by `proc` has logged `epoch` epochs; returns its id and the
     length of its last epoch in seconds."""
     query = ("select r.run_uuid, count(m.step), max(s.value) from runs r join tags t on t.run_uuid = r.run_uuid "
@@ -90,7 +93,7 @@ def interrupted(tmp_path_factory):
         run_id, epoch_seconds = _wait_for_epoch(tmp, 2, proc)
         time.sleep(epoch_seconds / 2)  # into the middle of epoch 3
         proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=120)
+        _, stderr = proc.communicate(timeout=300)
         client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
         state = {"rc": proc.returncode, "stderr": stderr, "status": client.get_run(run_id).info.status,
                  "tags": client.get_run(run_id).data.tags}

@@ -11,7 +11,7 @@ from genrebench.data.dataset import build_datasets
 from genrebench.data.features import chunk_layout, min_samples
 from genrebench.errors import UserError
 from genrebench.models import create_model
-from genrebench.predict import load_model_bundle, predict_file, predict_files
+from genrebench.predict import UnusableFile, audio_inputs, load_model_bundle, predict_file, predict_files, predict_paths
 from genrebench.tracking import MlflowTracker
 from genrebench.train.bundle import load_bundle, make_bundle, model_from_bundle, save_bundle
 
@@ -122,10 +122,10 @@ def test_unknown_run_id_is_a_user_error_naming_it(tmp_path):
 def test_bad_audio_files_are_user_errors_naming_them(tmp_path):
     bundle = _bundle()
     model = model_from_bundle(bundle)
-    with pytest.raises(UserError, match="not found: .*nothere.wav"):
+    with pytest.raises(UnusableFile, match=r"nothere\.wav: not found"):
         predict_file(bundle, model, tmp_path / "nothere.wav")
     short = write_audio(tmp_path / "tiny.wav", tone(0.4, 220.0))
-    with pytest.raises(UserError, match=r"tiny\.wav: too_short \(0\.40 s"):
+    with pytest.raises(UnusableFile, match=r"tiny\.wav: too_short \(0\.40 s"):
         predict_file(bundle, model, short)
     silent = write_audio(tmp_path / "quiet.wav", np.zeros(22050 * 2, dtype=np.float32))
     with pytest.raises(UserError, match=r"quiet\.wav: silent"):
@@ -134,3 +134,29 @@ def test_bad_audio_files_are_user_errors_naming_them(tmp_path):
     junk.write_bytes(b"RIFF0000WAVEjunk")
     with pytest.raises(UserError, match=r"junk\.wav: unreadable"):
         predict_file(bundle, model, junk)
+
+
+def test_audio_inputs_expand_folders_and_name_what_is_unusable(tmp_path):
+    for name in ("x/1.wav", "x/deep/2.FLAC", "x/.hidden/3.wav", "x/deep/.4.wav"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")  # only names count here; decoding comes later
+    (tmp_path / "x" / "notes.txt").write_text("not audio")
+    (tmp_path / "empty").mkdir()
+    found = audio_inputs([tmp_path / "x", tmp_path / "notes.md", tmp_path / "x" / "notes.txt", tmp_path / "empty"])
+    assert [(p.relative_to(tmp_path).as_posix(), reason and reason.split(" (")[0]) for p, reason in found] == [
+        ("x/1.wav", None), ("x/deep/2.FLAC", None), ("notes.md", "not found"),
+        ("x/notes.txt", "not an audio file"), ("empty", "no audio files")]
+
+
+def test_predict_paths_goes_on_past_bad_files_in_input_order(tmp_path, monkeypatch):
+    path = save_bundle(_bundle(), tmp_path / "model_bundle.pt")
+    good = [write_audio(tmp_path / f"{i}.wav", tone(2.0, 110.0 * (i + 1))) for i in range(2)]
+    short = write_audio(tmp_path / "short.wav", tone(0.3, 220.0))
+    res = predict_paths([good[0], tmp_path / "gone.wav", short, good[1]], model_path=str(path))
+    assert [r["file"] for r in res["results"]] == [str(f) for f in good]
+    assert [(e["file"], e["error"].split(" ")[0]) for e in res["errors"]] == [
+        (str(tmp_path / "gone.wav"), "not"), (str(short), "too_short")]
+    # Nothing to classify: the model is never loaded.
+    monkeypatch.setattr("genrebench.predict.load_model_bundle", lambda *a, **k: pytest.fail("model loaded"))
+    res = predict_paths([tmp_path / "gone.wav"], model_path=str(path))
+    assert res == {"results": [], "errors": [{"file": str(tmp_path / "gone.wav"), "error": "not found"}]}

@@ -99,4 +99,4 @@ def test_cli_run_then_predict_the_right_label(dataset, tmp_path):
     import json
 
     out = json.loads(pred.stdout)
-    assert out[0]["top"][0][0] == "high", out
+    assert out["errors"] == [] and out["results"][0]["top"][0][0] == "high", out

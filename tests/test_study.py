@@ -54,7 +54,7 @@ def children(client, parent_id):
 # ---- search space ---------------------------------------------------------------------------------
 
 def test_default_space_is_lr_log_uniform_and_tied_dropout():
-    space = load_space("experiments/search/lr_dropout.yaml")
+    space = load_space("lr_dropout")
     lr, dropout = space.params["train.lr"], space.params["model.dropout"]
     assert (lr.low, lr.high, lr.log) == (1e-5, 1e-2, True)
     assert (dropout.low, dropout.high, dropout.log) == (0.0, 0.6, False)

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -408,3 +409,34 @@ def test_mlflow_compat_restores_the_global_uri_and_builds_dataset_entities(tmp_p
     dataset = mlflow.data.from_pandas(pd.DataFrame({"label": ["a"]}), name="d", targets="label")
     entity = dataset_entity(dataset)
     assert isinstance(entity, DatasetEntity) and entity.name == "d" and entity.digest == dataset.digest
+
+
+def test_experiments_are_tagged_so_the_mlflow_ui_opens_on_the_runs(tmp_path):
+    tracker = MlflowTracker(_uri(tmp_path))
+    kind = "mlflow.experimentKind"
+    made = tracker.client.get_experiment(tracker.get_or_create_experiment("fresh"))
+    assert made.tags[kind] == "custom_model_development"
+    old = tracker.client.create_experiment("from_an_older_version")  # no kind: tagged when next used
+    chosen = tracker.client.create_experiment("chosen", tags={kind: "genai_development"})  # a user's choice stays
+    for exp_id, expected in ((old, "custom_model_development"), (chosen, "genai_development")):
+        name = tracker.client.get_experiment(exp_id).name
+        assert tracker.get_or_create_experiment(name) == exp_id
+        assert tracker.client.get_experiment(exp_id).tags[kind] == expected
+
+
+def test_runs_record_system_metrics_while_open(tmp_path):
+    tracker = MlflowTracker(_uri(tmp_path), system_metrics_seconds=0.2)
+    with tracker.run("sys", "sampled") as run_id:
+        time.sleep(1.5)
+    metrics = tracker.client.get_run(run_id).data.metrics
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(metrics)
+    steps = tracker.client.get_metric_history(run_id, "system/cpu_utilization_percentage")
+    assert len(steps) >= 3  # sampled through the run, not once
+    with tracker.resumed(run_id):  # a resumed run continues the step count instead of overwriting it
+        time.sleep(0.6)
+    again = tracker.client.get_metric_history(run_id, "system/cpu_utilization_percentage")
+    assert len(again) > len(steps) and len({m.step for m in again}) == len(again)
+    off = MlflowTracker(_uri(tmp_path), system_metrics_seconds=None)
+    with off.run("sys", "unsampled") as quiet_id:
+        time.sleep(0.5)
+    assert not [k for k in off.client.get_run(quiet_id).data.metrics if k.startswith("system/")]

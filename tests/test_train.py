@@ -1,5 +1,4 @@
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,14 +7,14 @@ from conftest import make_folder, tone, write_audio
 
 from genrebench.data import prepare_data
 from genrebench.data.dataset import build_datasets
-from genrebench.loader import load_experiment
+from genrebench.loader import SHIPPED_DIR, load_experiment
 from genrebench.metrics import REGISTRY
 from genrebench.train import fit, loop
 from genrebench.train.metrics import split_eval, track_probabilities
 
 # From this file, not the working directory: run from elsewhere, a cwd-relative glob is empty and the
 # parametrized smoke test below would silently become zero tests.
-EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
+EXPERIMENTS = sorted(SHIPPED_DIR.glob("*.yaml"))
 
 
 def tiny_cfg(root, *sets, spec="baseline", epochs=3, chunk="features.chunk_seconds=2"):

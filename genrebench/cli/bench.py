@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from genrebench.cli.options import TrackingOpt
+from genrebench.cli.options import ExperimentsDirOpt, TrackingOpt, use_experiments_dir
 from genrebench.cli.printing import err, print_bench
 
 
@@ -22,11 +22,13 @@ def bench_cmd(
                                                   "runs (caches are always rebuilt).")] = None,
     experiment: Annotated[str, typer.Option(help="NAME or PATH.yaml whose model, features and batch size are "
                                             "measured.")] = "baseline",
+    experiments_dir: ExperimentsDirOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Measure extraction, cache, loop overhead, predict latency and peak memory against their targets."""
     from genrebench.bench import BenchSettings, run_bench
 
+    use_experiments_dir(experiments_dir)
     settings = BenchSettings(quick=quick, device=device, experiment=experiment, work_dir=work_dir,
                              tracking_uri=tracking_uri, json_out=json_out)
     res = run_bench(settings, say=lambda line: err.print(line, highlight=False, soft_wrap=True),

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from genrebench.cli.options import SetOpt, TrackingOpt
+from genrebench.cli.options import ExperimentsDirOpt, SetOpt, TrackingOpt, use_experiments_dir
 from genrebench.cli.printing import out, print_experiments, print_runs, print_study, say_interrupted
 from genrebench.errors import UserError
 
 
 def run_cmd(
-    experiment: Annotated[str | None, typer.Argument(help="NAME (experiments/NAME.yaml) or PATH.yaml.")] = None,
+    experiment: Annotated[str | None, typer.Argument(help="NAME (see genrebench list) or PATH.yaml.")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this interrupted (KILLED) run from its "
                                                "checkpoint; its config comes from the checkpoint.")] = None,
     data: Annotated[str | None, typer.Option(help="Dataset folder, manifest CSV, or 'synthetic'.")] = None,
@@ -26,11 +26,13 @@ def run_cmd(
     cache_dir: Annotated[str | None, typer.Option(help="Feature cache folder.")] = None,
     workers: Annotated[int | None, typer.Option(help="Feature extraction processes (0 = one per core).")] = None,
     strict: Annotated[bool, typer.Option(help="Fail (exit 2) on any unusable audio file.")] = False,
+    experiments_dir: ExperimentsDirOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train and test every variant of an experiment; each variant x seed is one MLflow run."""
     from genrebench.runner import RunOptions
 
+    use_experiments_dir(experiments_dir)
     opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers)
     try:
         rows = _run_or_resume(experiment, resume, sets, epochs, seeds, quick, opts, tracking_uri)
@@ -59,8 +61,9 @@ def _run_or_resume(experiment, resume, sets, epochs, seeds, quick, opts, trackin
 
 
 def study_cmd(
-    experiment: Annotated[str, typer.Argument(help="NAME (experiments/NAME.yaml) or PATH.yaml to search around.")],
-    space: Annotated[str, typer.Option(help="Search space YAML.")] = "experiments/search/lr_dropout.yaml",
+    experiment: Annotated[str, typer.Argument(help="NAME (see genrebench list) or PATH.yaml to search around.")],
+    space: Annotated[str, typer.Option(help="Search space: NAME (search/NAME.yaml beside the experiments, see "
+                                       "genrebench list) or PATH.yaml.")] = "lr_dropout",
     trials: Annotated[int, typer.Option(min=1, help="Trials in the study in total (a re-run only adds missing ones).")]
     = 20,
     timeout: Annotated[float | None, typer.Option(help="Start no new trial after S seconds.")] = None,
@@ -83,12 +86,14 @@ def study_cmd(
     quick: Annotated[bool, typer.Option(help="The quick profile (see README).")] = False,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Feature cache folder.")] = None,
+    experiments_dir: ExperimentsDirOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Optuna search (validation track accuracy) over a space of config keys; resumable and parallel."""
     from genrebench.runner import RunOptions, run_experiment
     from genrebench.search import StudySettings, load_study_job, run_study
 
+    use_experiments_dir(experiments_dir)
     settings = StudySettings(space=space, n_trials=trials, timeout=timeout, study_name=study_name, storage=storage,
                              workers=workers, pruner=pruner, sampler=sampler, seed=seed, heartbeat=heartbeat,
                              tracking_uri=tracking_uri, generated_dir=best_dir)
@@ -104,16 +109,24 @@ def study_cmd(
         print_runs(rows)
 
 
-def list_cmd(
-    folder: Annotated[Path, typer.Option(help="Folder of experiment files.")] = Path("experiments"),
-) -> None:
-    """Experiments and their variants."""
-    from genrebench.loader import load_experiment
+def list_cmd(experiments_dir: ExperimentsDirOpt = None) -> None:
+    """Experiments and their variants, and where each file comes from (shipped, ./experiments, or a folder of
+    --experiments-dir / $GENREBENCH_EXPERIMENTS); a file that overrides another of its name says so."""
+    from genrebench.loader import catalog, load_experiment, search_path
 
+    use_experiments_dir(experiments_dir)
     rows = []
-    for path in sorted(folder.glob("*.yaml")):
-        variants = load_experiment(path)
+    for entry in catalog():
+        variants = load_experiment(entry.path)
         cfg = variants[0].config
         names = ", ".join(v.name for v in variants) if len(variants) > 1 else "(one)"
-        rows.append((path.stem, names, cfg.model.name, cfg.description))
-    print_experiments(folder, rows)
+        rows.append((entry.name, names, cfg.model.name, _source(entry), cfg.description))
+    spaces = [f"{e.name}: {_source(e)}" for e in catalog("search")]
+    print_experiments(rows, [f.label() for f in search_path()], spaces)
+
+
+def _source(entry) -> str:
+    """`shipped` or the file's path, and `(overrides ...)` when it hides files of the same name further on."""
+    hidden = ", ".join(h.where() for h in entry.hides)
+    return entry.where() + (f" (overrides {hidden})" if hidden else "")
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,3 +11,20 @@ import typer
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override any config key: dotted.key=value.")]
 TrackingOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default "
                                                  "$MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")]
+ExperimentsDirOpt = Annotated[Path | None, typer.Option(
+    "--experiments-dir", help="Look here first for experiment files (NAME.yaml) and search spaces (search/NAME.yaml), "
+    "before $GENREBENCH_EXPERIMENTS, ./experiments and the shipped ones.")]
+
+
+def use_experiments_dir(folder: Path | None) -> None:
+    """Put `--experiments-dir` in front of $GENREBENCH_EXPERIMENTS, so names (and `base:`) resolve there first, in
+    this process and in those it starts (study workers, the bench's measured run)."""
+    if folder is None:
+        return
+    from genrebench.errors import UserError
+    from genrebench.loader import EXPERIMENTS_ENV
+
+    if not folder.is_dir():
+        raise UserError(f"--experiments-dir: no such folder: {folder}")
+    rest = os.environ.get(EXPERIMENTS_ENV, "")
+    os.environ[EXPERIMENTS_ENV] = os.pathsep.join([str(folder.absolute()), *([rest] if rest else [])])

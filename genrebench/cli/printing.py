@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-out = Console()
+# Piped or redirected, rich would size everything for 80 columns, folding or cutting with "…" the variant names
+# and run ids people copy from a log. A width no output reaches lets every table and line take its natural
+# width (tables never stretch to the console width); on a terminal, the terminal's width is kept.
+PIPE_WIDTH = 1_000_000
+out = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
 err = Console(stderr=True)
 
 
@@ -115,14 +119,16 @@ def print_run_list(res: dict) -> None:
         out.print("no runs")
 
 
-def print_experiments(folder: Path, rows: list[tuple[str, str, str, str]]) -> None:
-    """`list`: one row per experiment file (name, variants, model, description)."""
-    table = Table(title=f"experiments in {folder}/")
-    for col in ("experiment", "variants", "model", "description"):
-        table.add_column(col)
+def print_experiments(rows: list[tuple[str, ...]], folders: list[str], spaces: list[str]) -> None:
+    """`list`: one row per experiment name (the file that wins, and where it comes from), then the search spaces."""
+    table = Table(title=f"experiments, first found wins: {', '.join(folders)}", title_justify="left")
+    for col in ("experiment", "variants", "model", "source", "description"):
+        table.add_column(col, no_wrap=col in ("experiment", "source"))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     out.print(table)
+    out.print(f"search spaces (genrebench study --space NAME): {'; '.join(spaces) or 'none'}", highlight=False,
+              soft_wrap=True, markup=False)
 
 
 def print_models(rows: list[dict], n_mels: int, frames: int) -> None:
@@ -156,8 +162,16 @@ def print_bench(res: dict) -> None:
 def print_predictions(res: list[dict], chunks: bool) -> None:
     """`predict`: the top genres per file, and with `chunks` the per-chunk timeline."""
     for r in res:
-        out.print(f"[bold]{r['file']}[/bold]: " + ", ".join(f"{lab} {p:.2f}" for lab, p in r["top"]), highlight=False)
+        # Escaped: a file name in brackets ("[live].wav") must print as itself, not vanish as rich markup.
+        out.print(f"[bold]{escape(r['file'])}[/bold]: " + ", ".join(f"{lab} {p:.2f}" for lab, p in r["top"]),
+                  highlight=False, soft_wrap=True)
         if chunks:
             for c in r["chunks"]:
                 out.print(f"  {c['start_seconds']:7.2f}-{c['end_seconds']:7.2f} s  {c['label']:<12} {c['prob']:.2f}",
                           highlight=False)
+
+
+def print_file_errors(errors: list[dict]) -> None:
+    """`error: FILE: reason` on stderr, one line per input that could not be used."""
+    for e in errors:
+        err.print(f"[red]error:[/red] {escape(e['file'])}: {escape(e['error'])}", highlight=False, soft_wrap=True)

@@ -17,7 +17,8 @@ def report_cmd(
     experiments: Annotated[list[str] | None, typer.Argument(help="MLflow experiments (experiment file names).")]
     = None,
     study: Annotated[str | None, typer.Option(help="Add the section of this study (its name).")] = None,
-    runs: Annotated[list[str] | None, typer.Option("--runs", help="Only these run ids (repeat the option).")]
+    runs: Annotated[list[str] | None, typer.Option("--runs", help="Only these run ids or unique prefixes "
+                                                                 "(repeat the option).")]
     = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<name>).")] = None,
     baseline: Annotated[str | None, typer.Option(help="Variant the others are tested against.")] = None,

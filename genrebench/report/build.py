@@ -15,6 +15,7 @@ from genrebench.report.environment import environment_section
 from genrebench.report.render import Block, Bullets, Heading, Para, Warn, to_html, to_markdown
 from genrebench.report.study import study_section
 from genrebench.store_urls import redact_uri
+from genrebench.tracking.run_ids import resolve_run_id
 
 REPORTS_DIR = Path("reports")
 
@@ -84,7 +85,7 @@ def build_report(experiments: list[str], study: str | None, run_ids: list[str] |
     Args:
         experiments: MLflow experiment names (one per experiment file); all their runs are reported.
         study: A study name (tag `genrebench.study` on its parent run, in any experiment) for a study section.
-        run_ids: Report only these runs (within `experiments` when both are given).
+        run_ids: Report only these runs (within `experiments` when both are given); unique prefixes will do.
         out_dir: The report folder, created if needed.
         tracking_uri: The MLflow store; None means `MLFLOW_TRACKING_URI` or `sqlite:///mlruns/mlflow.db`.
         baseline: The variant the others are compared with; default: a variant named or ending in
@@ -101,6 +102,7 @@ def build_report(experiments: list[str], study: str | None, run_ids: list[str] |
     if not experiments and not run_ids and not study:
         raise UserError("nothing to report: name an experiment, --runs RUN_ID or --study NAME")
     client, uri = collect.open_store(tracking_uri)
+    run_ids = [resolve_run_id(client, r) for r in run_ids]  # prefixes, as tables show them, to full ids
     frame = select_runs(client, experiments, run_ids)
     runs, excluded, notes = analysis.variant_runs(frame)
     if runs.empty and (experiments or run_ids) and not study:

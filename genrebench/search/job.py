@@ -11,6 +11,7 @@ from pathlib import Path
 from genrebench.config import ExperimentConfig
 from genrebench.search.space import DEFAULT_SPACE, SearchSpace
 
+# Best configs written by studies belong to the user's runs, so they go to the working directory, not the package.
 GENERATED_DIR = Path("experiments") / "generated"
 
 
@@ -18,7 +19,7 @@ GENERATED_DIR = Path("experiments") / "generated"
 class StudySettings:
     """The `genrebench study` flags."""
 
-    space: str = str(DEFAULT_SPACE)
+    space: str = DEFAULT_SPACE
     n_trials: int = 20
     timeout: float | None = None
     study_name: str | None = None

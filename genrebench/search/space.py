@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from genrebench.config import ExperimentConfig, set_dotted, validate
 from genrebench.errors import UserError
-from genrebench.loader import read_yaml
+from genrebench.loader import find_space, read_yaml
 
-DEFAULT_SPACE = Path("experiments") / "search" / "lr_dropout.yaml"
+# A name, resolved like an experiment name but in the `search/` folders (`genrebench list` shows them).
+DEFAULT_SPACE = "lr_dropout"
 
 
 class ParamSpec(BaseModel):
@@ -100,11 +101,10 @@ class SearchSpace(BaseModel):
         return out
 
 
-def load_space(path: Path | str) -> SearchSpace:
-    """A validated search space, or a one-line UserError naming the file and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"search space file not found: {path}")
+def load_space(spec: Path | str) -> SearchSpace:
+    """A validated search space (a NAME on the search path, or a PATH.yaml), or a one-line UserError naming the
+    file and key."""
+    path = find_space(spec)
     try:
         return SearchSpace(**read_yaml(path))
     except ValidationError as exc:

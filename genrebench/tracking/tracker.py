@@ -11,6 +11,7 @@ refuses the old `./mlruns` file store, so a plain folder is never used as a stor
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 import threading
@@ -53,6 +54,12 @@ def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+# MLflow 3's UI opens an experiment of unknown kind on its GenAI (traces) view, which hides the runs table and
+# charts; this kind makes it land on the runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+# Runs last minutes to hours: a sample every 10 s draws a useful curve at no measurable cost.
+SYSTEM_METRICS_SECONDS = 10.0
 
 
 class MlflowTracker:
@@ -62,8 +69,11 @@ class MlflowTracker:
     run started by this thread, so a parent run can hold child runs started inside it.
     """
 
-    def __init__(self, tracking_uri: str | None = None) -> None:
+    def __init__(self, tracking_uri: str | None = None,
+                 system_metrics_seconds: float | None = SYSTEM_METRICS_SECONDS) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        # CPU, memory, disk, network (and GPU, with pynvml) sampled while a run is open; None turns it off.
+        self.system_metrics_seconds = system_metrics_seconds
         self._local = threading.local()
         self.client = self._open_store()
 
@@ -116,7 +126,8 @@ class MlflowTracker:
         exp = self.client.get_experiment_by_name(name)
         if exp is None:
             try:
-                return self.client.create_experiment(name, artifact_location=self._artifact_location(name))
+                return self.client.create_experiment(name, artifact_location=self._artifact_location(name),
+                                                     tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
             except MlflowException as exc:
                 # Another process (a parallel search worker) may have created it between our two calls.
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
@@ -127,6 +138,8 @@ class MlflowTracker:
         if exp.lifecycle_stage == "deleted":
             raise UserError(f"experiment {name!r} is deleted in {redact_uri(self.tracking_uri)}: restore it "
                             f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or use another name")
+        if EXPERIMENT_KIND_TAG not in exp.tags:  # made by an older genrebench; a kind someone chose is kept
+            self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id
 
     def start_run(self, experiment: str, run_name: str, params: Mapping | None = None,
@@ -197,16 +210,36 @@ class MlflowTracker:
             yield run_id
 
     @contextmanager
-    def _ending(self, run_id: str) -> Iterator[None]:
+    def _ending(self, run_id: str, resumed: bool = False) -> Iterator[None]:
         status = "FAILED"
         try:
-            yield
+            with self._system_metrics(run_id, resumed):
+                yield
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
             raise
         finally:
             self.end_run(status, run_id)
+
+    @contextmanager
+    def _system_metrics(self, run_id: str, resumed: bool) -> Iterator[None]:
+        """MLflow's system-metrics sampler on `run_id` while the block runs (`system/...` metrics); stopped
+        before the run ends, since it polls the run's status. A resumed run continues its step count."""
+        if not self.system_metrics_seconds:
+            yield
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        # Its start/stop announcements are INFO lines on stderr, once per run: noise between epoch lines.
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=self.system_metrics_seconds,
+                                       resume_logging=resumed, tracking_uri=self.tracking_uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
 
     def get_run(self, run_id: str) -> Run:
         """The run `run_id`; an unknown id is a UserError naming it and the store."""
@@ -227,7 +260,7 @@ class MlflowTracker:
     def resumed(self, run_id: str, tags: Mapping[str, str] | None = None) -> Iterator[str]:
         """`run()` for an existing run: reopened, then ended FINISHED, KILLED or FAILED like a new one."""
         self.reopen_run(run_id, tags)
-        with self._ending(run_id):
+        with self._ending(run_id, resumed=True):
             yield run_id
 
     def log_checkpoint(self, checkpoint: dict) -> None:
