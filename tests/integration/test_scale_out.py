@@ -29,7 +29,6 @@ from genrebench.search import storage as tickets
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 N_TRIALS, EPOCHS, WORKERS, HEARTBEAT = 6, 3, 3, 2
 STUDY = "scale-out"
 SPACE = {"params": {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
@@ -58,7 +57,7 @@ def servers(tmp_path_factory):
 
 
 def _worker(i: int, tmp: Path, data: Path, servers: dict) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "genrebench", "study", str(REPO / "experiments" / "baseline.yaml"), *TINY,
+    cmd = [sys.executable, "-m", "genrebench", "study", "baseline", *TINY,  # the shipped one, found from tmp
            "--epochs", str(EPOCHS), "--trials", str(N_TRIALS), "--study-name", STUDY, "--sampler", "random",
            "--pruner", "none", "--space", str(tmp / "space.yaml"), "--data", str(data),
            "--storage", servers["optuna"], "--tracking-uri", servers["mlflow"].url,
