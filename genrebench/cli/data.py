@@ -78,24 +78,24 @@ def data_cache(
 
 def _audio_cfg(sample_rate: int, min_seconds: float):
     """The audio config from the command's options; a bad value becomes a UserError naming its key."""
-    from pydantic import ValidationError
-
     from genrebench.config import AudioConfig
 
-    try:
-        return AudioConfig(sample_rate=sample_rate, min_seconds=min_seconds)
-    except ValidationError as exc:
-        raise UserError(_one_line(exc)) from exc
+    return _checked(lambda: AudioConfig(sample_rate=sample_rate, min_seconds=min_seconds))
 
 
 def _build_data_cfg(features: dict, audio: dict, **data):
     """Data and feature configs from the command's options; a bad value becomes a UserError naming its key."""
-    from pydantic import ValidationError
-
     from genrebench.config import AudioConfig, DataConfig, FeatureConfig
 
+    return _checked(lambda: (DataConfig(audio=AudioConfig(**audio), **data), FeatureConfig(**features)))
+
+
+def _checked(build):
+    """`build()`, with a pydantic validation error turned into a one-line UserError."""
+    from pydantic import ValidationError
+
     try:
-        return DataConfig(audio=AudioConfig(**audio), **data), FeatureConfig(**features)
+        return build()
     except ValidationError as exc:
         raise UserError(_one_line(exc)) from exc
 

@@ -8,9 +8,8 @@ import sys
 import warnings
 
 import typer
-from rich.markup import escape
 
-from genrebench.cli.printing import err, say_interrupted, show_warning
+from genrebench.cli.printing import error_line, say_interrupted, show_warning
 from genrebench.cli.root import app, debug_enabled
 from genrebench.errors import UserError
 
@@ -82,6 +81,5 @@ def _os_error_line(exc: OSError) -> str:
 
 def _fail(message: str) -> None:
     """Print `error: message` on stderr and exit 2."""
-    # Escaped: a path or value in brackets ("[rock]") must print as itself, not vanish as rich markup.
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    error_line(message)
     sys.exit(2)

@@ -171,7 +171,13 @@ def print_predictions(res: list[dict], chunks: bool) -> None:
                           highlight=False)
 
 
+def error_line(message: str) -> None:
+    """`error: message` on stderr, the one format of every user error."""
+    # Escaped: a path or value in brackets ("[rock]") must print as itself, not vanish as rich markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def print_file_errors(errors: list[dict]) -> None:
     """`error: FILE: reason` on stderr, one line per input that could not be used."""
     for e in errors:
-        err.print(f"[red]error:[/red] {escape(e['file'])}: {escape(e['error'])}", highlight=False, soft_wrap=True)
+        error_line(f"{e['file']}: {e['error']}")
