@@ -352,3 +352,24 @@ def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), qu
         variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, swept), config=cfg, swept=swept,
                                 is_base=_is_base(tree, swept)))
     return variants
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the CLI adds on top of the experiment file; every field maps to one config key."""
+
+    data: str | None = None
+    device: str | None = None
+    cache_dir: str | None = None
+    strict: bool = False
+    workers: int | None = None
+
+    def sets(self) -> dict[str, object]:
+        pairs = {"data.source": self.data, "train.device": self.device, "data.cache_dir": self.cache_dir,
+                 "data.strict": True if self.strict else None, "data.workers": self.workers}
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+def load_variants(spec: str, sets: list[str], quick: bool, epochs: int | None, opts: RunOptions) -> list[Variant]:
+    """The experiment's variants with CLI options applied (the user's own --set still wins)."""
+    return load_experiment(spec, sets=sets, quick=quick, epochs=epochs, options=opts.sets())

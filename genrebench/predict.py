@@ -59,7 +59,7 @@ def _bundle_from_run(run_id: str, tracking_uri: str | None) -> dict:
     from genrebench.store_urls import redact_uri, resolve_tracking_uri
     from genrebench.tracking.run_ids import resolve_run_id
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri, must_exist=True)  # read-only: never creates a store or its folder
     client = MlflowClient(uri)
     run_id = resolve_run_id(client, run_id)
     try:

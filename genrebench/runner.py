@@ -2,40 +2,48 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import warnings
+from pathlib import Path
 
+from genrebench.chance import SplitCounts
 from genrebench.config import ExperimentConfig, set_dotted, validate
 from genrebench.data import PreparedData, prepare_data
+from genrebench.data.cache import default_cache_dir
+from genrebench.data.prepare import ensure_cache_dir
+from genrebench.data.splits import split_counts
 from genrebench.errors import UserError
-from genrebench.loader import Variant, load_experiment
-from genrebench.train import fit
+from genrebench.loader import RunOptions, Variant, load_variants
+from genrebench.train import fit, resolve_device
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, stop_signals
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the CLI adds on top of the experiment file; every field maps to one config key."""
-
-    data: str | None = None
-    device: str | None = None
-    cache_dir: str | None = None
-    strict: bool = False
-    workers: int | None = None
-
-    def sets(self) -> dict[str, object]:
-        pairs = {"data.source": self.data, "train.device": self.device, "data.cache_dir": self.cache_dir,
-                 "data.strict": True if self.strict else None, "data.workers": self.workers}
-        return {k: v for k, v in pairs.items() if v is not None}
-
-
-def load_variants(spec: str, sets: list[str], quick: bool, epochs: int | None, opts: RunOptions) -> list[Variant]:
-    """The experiment's variants with CLI options applied (the user's own --set still wins)."""
-    return load_experiment(spec, sets=sets, quick=quick, epochs=epochs, options=opts.sets())
 
 
 def seeded(cfg: ExperimentConfig, offset: int) -> ExperimentConfig:
     """The same variant with `train.seed` moved by `offset` (for --seeds N repeats)."""
     return cfg.model_copy(update={"train": cfg.train.model_copy(update={"seed": cfg.train.seed + offset})})
+
+
+def check_before_work(cfgs: list[ExperimentConfig]) -> None:
+    """Fail in seconds, before any data is prepared or run created, on what would otherwise fail later: a
+    device this machine lacks (`--device cuda` without CUDA) or a cache folder that cannot be created.
+
+    A cache folder that exists but is not writable is refused when empty; with content it may be a warm
+    read-only cache (legitimate: nothing needs writing), so it only warns.
+    """
+    for device in dict.fromkeys(c.train.device for c in cfgs):
+        resolve_device(device)
+    for folder in dict.fromkeys(default_cache_dir(c.data.cache_dir) for c in cfgs):
+        ensure_cache_dir(folder)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            _unwritable_cache(folder)
+
+
+def _unwritable_cache(folder: Path) -> None:
+    hint = "pass --cache-dir or set GENREBENCH_CACHE"
+    if not any(folder.iterdir()):
+        raise UserError(f"cache folder {folder} is not writable and empty, so no feature can be cached ({hint})")
+    warnings.warn(f"cache folder {folder} is not writable: only features already cached there can be used, a "
+                  f"file not yet cached fails ({hint})", stacklevel=3)
 
 
 def sigterm_as_interrupt():
@@ -82,7 +90,9 @@ def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = 
 
 def _row(variant: str, experiment: str, cfg: ExperimentConfig, run_id: str, result, prepared: PreparedData) -> dict:
     return {"variant": variant, "seed": cfg.train.seed, "run_id": run_id, "experiment": experiment, **result.final,
-            "skipped_files": len(prepared.report)}
+            "skipped_files": len(prepared.report),
+            "counts": SplitCounts(split_counts(prepared.tracks, prepared.splits, prepared.labels),
+                                  prepared.chunks_per_label("train"))}
 
 
 def fit_or_checkpoint(cfg: ExperimentConfig, prepared: PreparedData, tracker, run_id: str | None,
@@ -123,6 +133,7 @@ def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | 
     for key, value in (opts or RunOptions()).sets().items():
         tree = set_dotted(tree, key, value)
     cfg = validate(tree, f"checkpoint of run {run_id}")
+    check_before_work([cfg])
     prepared = prepare_data(cfg.data, cfg.features, progress=progress)
     if prepared.fingerprint != ckpt["fingerprint"]:
         raise UserError(f"run {run_id} was trained on dataset {ckpt['fingerprint']}, but {cfg.data.source} is now "
@@ -139,7 +150,18 @@ def run_experiment(spec: str, sets: list[str] | None = None, quick: bool = False
                    seeds: int = 1, opts: RunOptions | None = None, tracking_uri: str | None = None,
                    progress: bool = True) -> list[dict]:
     """Load an experiment file and run it with MLflow tracking (the `genrebench run` command)."""
-    from genrebench.tracking.tracker import MlflowTracker
-
     variants = load_variants(spec, list(sets or []), quick, epochs, opts or RunOptions())
+    return run_loaded(variants, seeds, tracking_uri, progress)
+
+
+def run_loaded(variants: list[Variant], seeds: int = 1, tracking_uri: str | None = None,
+               progress: bool = True) -> list[dict]:
+    """Run variants already loaded (and so validated, which the CLI does before importing this module).
+
+    Devices and the cache folder are checked first, then the store is opened (and checked writable), all
+    before any data is prepared: a run that cannot start fails in seconds and leaves no FAILED run behind.
+    """
+    check_before_work([v.config for v in variants])
+    from genrebench.tracking.tracker import MlflowTracker  # after the checks: mlflow takes seconds to import
+
     return run_variants(variants, seeds, MlflowTracker(tracking_uri), progress)

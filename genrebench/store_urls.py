@@ -133,9 +133,13 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path).resolve()
 
 
-def resolve_tracking_uri(uri: str | None = None) -> str:
+def resolve_tracking_uri(uri: str | None = None, must_exist: bool = False) -> str:
     """`uri`, else `MLFLOW_TRACKING_URI`, else `sqlite:///<abs>/mlruns/mlflow.db`; a sqlite store's folder
-    is created. A plain `.db` path becomes a sqlite URI; a plain folder (the old file store) is refused."""
+    is created. A plain `.db` path becomes a sqlite URI; a plain folder (the old file store) is refused.
+
+    `must_exist` is for commands that only read (runs, report, predict --run): a missing sqlite store is then a
+    UserError ("no store at PATH") instead of a new empty one.
+    """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
     scheme = urlsplit(uri).scheme
     if not scheme or scheme == "file" or len(scheme) == 1:  # one letter: a Windows drive, still a path
@@ -147,9 +151,56 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     check_store_url(uri, "tracking uri", TRACKING_SCHEMES, f"sqlite:///{DEFAULT_STORE}, http://host:port or "
                     "postgresql://user@host/db")
     db = sqlite_path(uri)
+    if db is not None and must_exist and not db.is_file():
+        raise UserError(f"no store at {db}{relative_sqlite_hint(uri)} (pass --tracking-uri or set "
+                        "MLFLOW_TRACKING_URI, or run an experiment first)")
     if db is not None:
         ensure_db_folder(db, "tracking store", "pass --tracking-uri or set MLFLOW_TRACKING_URI")
     return uri
+
+
+def relative_sqlite_hint(uri: str) -> str:
+    """`; did you mean sqlite:////tmp/x.db?` when `sqlite:///tmp/x.db` names a relative path whose first folder
+    does not exist under the working directory but does exist from the root: three slashes are relative."""
+    rest = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    if not rest or rest.startswith("/"):
+        return ""
+    first = Path(rest).parts[0]
+    if Path(first).exists() or not (Path("/") / first).is_dir():
+        return ""
+    return f"; sqlite:/// with three slashes is relative to {Path.cwd()}: did you mean sqlite:////{rest}?"
+
+
+def check_store_writable(uri: str) -> None:
+    """For commands that write runs: a sqlite store (resolved `uri`) that exists but cannot be written is a
+    UserError now, not "attempt to write a readonly database" when the first run is created, or a failed
+    artifact upload after training. Checked: the .db file, its folder (SQLite writes its journal beside
+    it) and the artifact folder beside it. Servers and databases say so themselves, promptly."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    hint = "pass --tracking-uri or set MLFLOW_TRACKING_URI"
+    artifacts = db.parent / "artifacts"
+    for path, what in ((db, "is read-only"), (db.parent, "is a folder that is not writable"),
+                       (artifacts, "(its artifact folder) is not writable")):
+        if path.exists() and not os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0)):
+            raise UserError(f"tracking store {db}: {path} {what}, so runs cannot be recorded ({hint})")
+
+
+def describe_store(uri: str | None = None) -> str:
+    """The line a command that writes runs prints once on stderr: `tracking store: sqlite:////abs/mlflow.db`.
+
+    `uri` as given (None: `MLFLOW_TRACKING_URI`, else the default), before `resolve_tracking_uri` creates
+    any folder, so that a `sqlite:///tmp/x.db` meant as /tmp gets its hint. A sqlite store is shown with its
+    absolute path, any other URL redacted; nothing is checked or created here.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
+    scheme = urlsplit(uri).scheme
+    local = not scheme or scheme == "file" or len(scheme) == 1  # a plain path, as resolve_tracking_uri reads it
+    db = Path(uri.removeprefix("file://")).resolve() if local else sqlite_path(uri)
+    hint = relative_sqlite_hint(uri).removeprefix("; ")
+    shown = f"sqlite:///{db}" if db is not None else redact_uri(uri)
+    return f"tracking store: {shown}" + (f" (hint: {hint})" if hint else "")
 
 
 def default_artifact_root(uri: str) -> str | None:

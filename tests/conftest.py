@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,19 @@ def make_folder(root: Path, labels=("a", "b", "c"), per_label: int = 4, seconds:
             y = tone(seconds, 110.0 * (li + 1) + 3 * i, seed=li * 100 + i)
             write_audio(root / label / f"{label}.{i:02d}.wav", y)
     return root
+
+
+# A `genrebench.progress` count line, `extract (1 worker): 3/12 files (25%) ...`: piped, a command prints these on
+# stderr while it works, so also before an error that comes part-way through.
+PROGRESS_LINE = re.compile(r"^[\w ()-]+: \d+/\d+ \w+ \(\d+%\) ")
+# The line `run` and `study` print before they start: where the runs go.
+STORE_LINE = re.compile(r"^tracking store: ")
+
+
+def without_progress(stderr: str) -> list[str]:
+    """The non-blank lines of `stderr` that are neither progress lines nor the store line: what a test of an error
+    message counts."""
+    return [ln for ln in stderr.splitlines() if ln.strip() and not PROGRESS_LINE.match(ln) and not STORE_LINE.match(ln)]
 
 
 @pytest.fixture(autouse=True)

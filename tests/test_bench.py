@@ -15,25 +15,26 @@ from genrebench.bench.audio import ensure_synthetic
 @pytest.mark.slow
 def test_quick_bench_measures_every_figure_and_logs_one_mlflow_run(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    out, work, elsewhere = tmp_path / "out.json", tmp_path / "work", tmp_path / "elsewhere"
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     elsewhere.mkdir()
     # A subprocess, as CI runs it; it also keeps the bench's global torch settings out of this process. Run from a
     # folder outside the repository: `--experiment baseline` (the default) is the shipped file.
-    res = subprocess.run([sys.executable, "-m", "genrebench", "bench", "--quick", "--json", str(out),
+    res = subprocess.run([sys.executable, "-m", "genrebench", "bench", "--quick", "--json", "--check",
                           "--tracking-uri", uri, "--work-dir", str(work)],
                          capture_output=True, text=True, cwd=elsewhere, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    data = json.loads(out.read_text())
+    data = json.loads(res.stdout)  # --json: stdout is the JSON and nothing else
+    missed = [r["name"] for r in data["rows"] if r["ok"] is False]
+    # --check: exit 1 exactly when a target was missed, and the stderr line names them.
+    assert res.returncode == (1 if missed else 0), res.stderr[-3000:]
+    if missed:
+        assert f"{len(missed)} target(s) missed: {', '.join(missed)}" in res.stderr
     figures = data["figures"]
     assert set(figures) == set(FIGURES) and [r["name"] for r in data["rows"]] == list(FIGURES)
     for name, value in figures.items():
         assert math.isfinite(value), name
         assert value > 0 or name == "cache_warm_decoded", name
     assert figures["cache_warm_decoded"] == 0  # the warm pass decoded no audio at all
-    for name in FIGURES:  # the plain lines, one per figure, greppable in CI logs
-        assert f"bench {name} " in res.stdout
-    assert f"mlflow run id (experiment benchmarks): {data['run_id']}" in res.stdout
-    assert "] memory:" in res.stderr  # stage lines go to stderr
+    assert "] memory:" in res.stderr and "] start-up:" in res.stderr  # stage lines go to stderr
 
     client = MlflowClient(uri)
     run = client.get_run(data["run_id"])
@@ -45,6 +46,18 @@ def test_quick_bench_measures_every_figure_and_logs_one_mlflow_run(tmp_path):
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["bench.json"]
     # Only the generated audio stays in --work-dir; fresh caches, bundle and the memory run's store are gone.
     assert [p.name for p in work.iterdir()] == ["audio"]
+
+
+def test_bench_table_has_a_greppable_line_per_figure(capsys):
+    from genrebench.cli.printing import print_bench
+
+    figures = dict.fromkeys(FIGURES, 1.0)
+    print_bench({"profile": "quick", "environment": {"device": "cpu", "cpu_count": 2, "torch_version": "2"},
+                 "rows": figure_rows(figures), "run_id": "abc"})
+    out = capsys.readouterr().out
+    for name in FIGURES:  # the plain lines, one per figure, greppable in CI logs
+        assert f"bench {name} 1 " in out
+    assert "mlflow run id (experiment benchmarks): abc" in out
 
 
 def test_targets_pass_and_fail_on_their_bound():

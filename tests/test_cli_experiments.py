@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import without_progress
 
 from genrebench.loader import SHIPPED_DIR
 
@@ -102,7 +103,7 @@ def _rows(stdout: str) -> dict[str, list[str]]:
 
 
 def _error(res: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    lines = without_progress(res.stderr)
     assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     return lines[0]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_folder, tone, write_audio
+from conftest import make_folder, tone, without_progress, write_audio
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -34,6 +34,7 @@ class Trained:
     uri: str
     run_id: str
     stdout: str
+    stderr: str
 
 
 def genrebench(trained: Trained, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -63,7 +64,7 @@ def trained(tmp_path_factory) -> Trained:
     assert res.returncode == 0, res.stderr
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name(VARIANT).experiment_id])
-    return Trained(cwd, env, uri, run.info.run_id, res.stdout)
+    return Trained(cwd, env, uri, run.info.run_id, res.stdout, res.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,50 @@ def test_piped_run_table_keeps_whole_variant_names_and_run_ids(trained):
     rows = [line for line in trained.stdout.splitlines() if "│" in line and trained.run_id in line]
     assert rows and VARIANT in rows[0], trained.stdout
     assert "…" not in trained.stdout
+
+
+def test_run_summary_says_what_the_numbers_mean_and_what_to_do_next(trained):
+    client = MlflowClient(trained.uri)
+    acc = client.get_run(trained.run_id).data.metrics["test_track_acc"]
+    # 4 tracks per label: the splits are far too small, and the summary says so, in numbers, on stderr.
+    (note,) = [line for line in trained.stderr.splitlines() if line.startswith(("test track acc of", "warning: test "
+                                                                                 "track acc of"))]
+    assert f"{acc:.3f} (95% CI" in note and "chance for 3 classes is 0.33" in note
+    starred = any(f"{acc:.3f}*" in line for line in trained.stdout.splitlines())
+    assert starred == ("at chance level" in note)
+    assert "test split has only 1 track(s)" in trained.stderr and "too few" in trained.stderr
+    assert f"genrebench report {VARIANT}" in trained.stderr and f"--run {trained.run_id[:8]}" in trained.stderr
+    assert "next:" not in trained.stdout  # hints are logs: stderr only
+
+
+def test_runs_json_lists_what_mlflow_holds(trained, decoy):
+    res = genrebench(trained, "runs", "--json")
+    assert res.returncode == 0, res.stderr
+    listed = {r["run_id"]: r for r in json.loads(res.stdout)["runs"]}
+    client = MlflowClient(trained.uri)
+    held = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert set(listed) == {r.info.run_id for r in held}
+    for run in held:
+        mine = listed[run.info.run_id]
+        assert mine["status"] == run.info.status and mine["name"] == run.info.run_name
+        assert mine["test_track_acc"] == run.data.metrics.get("test_track_acc")
+        assert mine["start_ms"] == run.info.start_time
+
+
+@pytest.mark.parametrize("experiments,states,limit", [([], [], 50), ([VARIANT], [], 50), ([], ["FINISHED"], 3),
+                                                      (["decoys"], ["RUNNING", "KILLED"], 10)])
+def test_sqlite_reader_lists_exactly_what_mlflow_lists(trained, decoy, experiments, states, limit):
+    from genrebench.tracking.runs import _read_mlflow, _read_sqlite
+    from genrebench.tracking.sqlite_runs import WANTED_TAGS
+
+    fast = _read_sqlite(trained.uri, experiments, states, limit)
+    slow = _read_mlflow(trained.uri, experiments, states, limit)
+    assert fast is not None
+    keep = ("run_id", "name", "status", "start_ms", "end_ms", "experiment")
+    assert [{k: r[k] for k in keep} for r in fast] == [{k: r[k] for k in keep} for r in slow]
+    for f, s in zip(fast, slow, strict=True):
+        assert f["metrics"] == s["metrics"]
+        assert {k: f["tags"].get(k) for k in WANTED_TAGS} == {k: s["tags"].get(k) for k in WANTED_TAGS}
 
 
 def test_piped_runs_listing_shows_whole_ids_and_names(trained):
@@ -149,7 +194,7 @@ def test_predict_a_folder_without_audio_is_one_error(trained, songs):
 def test_an_ambiguous_run_id_prefix_lists_the_matches(trained, songs, decoy, command):
     res = genrebench(trained, *command, trained.run_id[0])
     assert res.returncode == 2
-    (line,) = res.stderr.strip().splitlines()
+    (line,) = without_progress(res.stderr)  # `run --resume` says where its store is first
     assert line.startswith("error: ") and "ambiguous" in line
     assert trained.run_id in line and decoy in line
 

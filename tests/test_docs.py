@@ -182,7 +182,7 @@ Some text with `genrebench run not-in-a-block` inline.
 ```bash
 $ genrebench run baseline --quick   # a comment
 .venv/bin/genrebench study baseline \\
-  --trials 3 --workers 2            # continued
+  --trials 3 --jobs 2               # continued
 MLFLOW_TRACKING_URI=http://h:5000 genrebench runs --limit 5
 genrebench list && echo done
 optuna studies --storage sqlite:///mlruns/optuna.db
@@ -207,7 +207,7 @@ def test_collector_finds_every_form(tmp_path: Path) -> None:
     found = collect_commands(tmp_path / "sample.md", SAMPLE)
     assert [(c.line, c.args) for c in found] == [
         (4, ("run", "baseline", "--quick")),
-        (5, ("study", "baseline", "--trials", "3", "--workers", "2")),
+        (5, ("study", "baseline", "--trials", "3", "--jobs", "2")),
         (7, ("runs", "--limit", "5")),
         (8, ("list",)),
         (14, ("models", "vgg*")),

@@ -111,6 +111,10 @@ def test_load_model_bundle_from_a_run(tmp_path):
 
 def test_unknown_run_id_is_a_user_error_naming_it(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    with pytest.raises(UserError, match="no store at"):  # reading never creates a store
+        load_model_bundle(run_id="0123456789abcdef", tracking_uri=uri)
+    assert not (tmp_path / "mlruns").exists()
+    MlflowTracker(uri)  # an empty store
     with pytest.raises(UserError, match="0123456789abcdef"):
         load_model_bundle(run_id="0123456789abcdef", tracking_uri=uri)
     with pytest.raises(UserError, match="exactly one"):

@@ -261,7 +261,7 @@ def test_feature_keys_can_be_searched_with_the_grid_sampler(tmp_path, dataset):
 def test_two_workers_finish_exactly_n_trials(tmp_path, dataset):
     space = write_space(tmp_path / "space.yaml")
     cmd = [sys.executable, "-m", "genrebench", "study", "baseline", "--quick", "--epochs", "1", "--trials", "5",
-           "--workers", "2", "--sampler", "random", "--space", str(space), "--data", str(dataset),
+           "--jobs", "2", "--sampler", "random", "--space", str(space), "--data", str(dataset),
            "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
            "--study-name", "par", "--best-dir", str(tmp_path / "generated"), *[a for s in SETS for a in ("--set", s)]]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -25,6 +25,7 @@ from genrebench.data.synth import (
     track_seed,
     write_synthetic_dataset,
 )
+from genrebench.data.synth.manifest import MANIFEST
 from genrebench.errors import UserError
 
 SR = 22050
@@ -46,7 +47,9 @@ PINNED_SHA256 = {
 
 
 def _bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under `root` but the manifest (which records the settings, see test_cli_safety.py)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != MANIFEST}
 
 
 def test_genres_are_gtzans_names_in_order():
@@ -65,9 +68,9 @@ def test_layout_names_rate_length_and_format(tmp_path):
     assert res["seconds"] == 1.5 and res["seed"] == 7
     expected = [f"{g}/{g}.{i:05d}.wav" for g in ("blues", "classical", "country") for i in range(2)]
     assert res["files"] == expected
-    # nothing else on disk: no leftover temp files, no extra folders
+    # nothing else on disk: no leftover temp files, no extra folders, only the manifest beside the genres
     assert sorted(_bytes(root)) == sorted(expected)
-    assert sorted(p.name for p in root.iterdir()) == ["blues", "classical", "country"]
+    assert sorted(p.name for p in root.iterdir()) == [MANIFEST, "blues", "classical", "country"]
     for rel in expected:
         info = sf.info(root / rel)
         assert info.samplerate == SR

@@ -25,8 +25,9 @@ def ensure_synthetic(root: Path, genres: int, tracks_per_genre: int, seconds: fl
     reused = (marker.is_file() and json.loads(marker.read_text()) == params
               and len(files) == genres * tracks_per_genre)
     if not reused:
+        # force: the folder is the bench's own, and other parameters replace the set it holds
         res = write_synthetic_dataset(root, genres=genres, tracks_per_genre=tracks_per_genre, seconds=seconds,
-                                      seed=seed, progress=progress)
+                                      seed=seed, progress=progress, force=True)
         files = sorted(root / f for f in res["files"])
         marker.write_text(json.dumps(params))
     return {"root": root, "files": files, "audio_seconds": len(files) * seconds,

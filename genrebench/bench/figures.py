@@ -61,6 +61,10 @@ FIGURES: dict[str, Figure] = {
     "run_peak_rss_gib": Figure("peak RSS of a run over the dataset", "GiB", ("<", 2.0)),
     "run_feature_gib": Figure("its features on disk (memory-mapped)", "GiB"),
     "run_seconds": Figure("that run's wall time (1 epoch, small model)", "s"),
+    # Start-up of the CLI in a fresh process, before it does any work.
+    "startup_help_s": Figure("start-up: genrebench --help", "s", ("<=", 1.0)),
+    "startup_usage_error_s": Figure("start-up: a usage error (run baseline --epochs 0)", "s", ("<=", 1.0)),
+    "startup_runs_s": Figure("start-up: genrebench runs (SQLite store)", "s", ("<=", 2.0)),
 }
 
 

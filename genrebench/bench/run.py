@@ -22,6 +22,7 @@ from genrebench.bench.figures import figure_rows
 from genrebench.bench.inference import measure_eval, measure_predict, write_bench_bundle
 from genrebench.bench.memory import measure_run_memory, run_command
 from genrebench.bench.settings import BenchSettings
+from genrebench.bench.startup import measure_startup
 from genrebench.bench.training import measure_training
 from genrebench.config import ExperimentConfig
 from genrebench.loader import find_experiment, load_experiment
@@ -104,6 +105,8 @@ def measure_all(settings: BenchSettings, device: torch.device, say: Callable[[st
                           f"sqlite:///{scratch / 'mlruns' / 'mlflow.db'}", settings.device, settings.quick,
                           sizes.memory_sets)
         figures.update(measure_run_memory(cmd, scratch / "memory-run.log", prepared))
+        stage("start-up: --help, a usage error, and runs on the memory run's store (fresh processes)")
+        figures.update(measure_startup(f"sqlite:///{scratch / 'mlruns' / 'mlflow.db'}", scratch))
         stage("done")
     info = {"tracks": len(data["files"]), "audio_hours": data["audio_seconds"] / 3600,
             "generate_seconds": data["generate_seconds"] + pred["generate_seconds"],
@@ -133,7 +136,7 @@ def log_to_mlflow(result: dict, tracking_uri: str | None) -> str:
 
 
 def run_bench(settings: BenchSettings, say: Callable[[str], None] = _quiet, progress: bool = False) -> dict:
-    """Measure everything `genrebench bench` reports, log it to MLflow, and write `settings.json_out` if set.
+    """Measure everything `genrebench bench` reports, and log it to MLflow (with the result as `bench.json`).
 
     Args:
         settings: Profile (quick or full), device, experiment, work and output locations.
@@ -154,7 +157,4 @@ def run_bench(settings: BenchSettings, say: Callable[[str], None] = _quiet, prog
               "sizes": settings.sizes.as_dict(), "environment": environment(device), "info": info,
               "figures": figures, "rows": figure_rows(figures)}
     result["run_id"] = log_to_mlflow(result, settings.tracking_uri)
-    if settings.json_out is not None:
-        settings.json_out.parent.mkdir(parents=True, exist_ok=True)
-        settings.json_out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return result

@@ -58,7 +58,6 @@ class BenchSettings:
     # Generated audio is kept here and reused by later bench runs; None: a temp folder, removed afterwards.
     work_dir: Path | None = None
     tracking_uri: str | None = None
-    json_out: Path | None = None
 
     @property
     def profile(self) -> str:

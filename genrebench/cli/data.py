@@ -8,33 +8,47 @@ from typing import Annotated
 
 import typer
 
-from genrebench.cli.printing import out, print_inspection
+from genrebench import progress
+from genrebench.cli.options import JsonOpt
+from genrebench.cli.printing import out, print_inspection, print_json
 from genrebench.errors import UserError
+
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 2 when any file cannot be used.")]
 
 
 def data_synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write root/<genre>/*.wav into.")],
-    genres: Annotated[int, typer.Option(help="Number of genres (2-10), GTZAN's names in order.")] = 10,
-    tracks_per_genre: Annotated[int, typer.Option(help="Tracks per genre.")] = 10,
-    seconds: Annotated[float, typer.Option(help="Length of each track in seconds.")] = 30.0,
-    seed: Annotated[int, typer.Option(help="Same seed -> byte-identical files.")] = 0,
-    sample_rate: Annotated[int, typer.Option(help="Sample rate of the written WAVs.")] = 22050,
+    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder to write root/<genre>/*.wav into.")],
+    genres: Annotated[int, typer.Option(metavar="N", help="Number of genres (2-10), GTZAN's names in order.")] = 10,
+    tracks_per_genre: Annotated[int, typer.Option(metavar="N", help="Tracks per genre.")] = 10,
+    seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Length of each track in seconds.")] = 30.0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Same seed -> byte-identical files.")] = 0,
+    sample_rate: Annotated[int, typer.Option(metavar="HZ", help="Sample rate of the written WAVs.")] = 22050,
+    force: Annotated[bool, typer.Option("--force", help="Replace a set of other settings in --out (its files "
+                                        "only: files synth did not write are never deleted or overwritten).")]
+    = False,
 ) -> None:
-    """Write the built-in synthetic genre dataset (deterministic) as a GTZAN-style folder."""
+    """Write the built-in synthetic genre dataset (deterministic) as a GTZAN-style folder.
+
+    A folder holding a set of other settings, or files synth did not write, is refused unless --force.
+    """
     from genrebench.data.synth import write_synthetic_dataset
 
     res = write_synthetic_dataset(out_dir, genres=genres, tracks_per_genre=tracks_per_genre, seconds=seconds,
-                                  seed=seed, sr=sample_rate, progress=True)
+                                  seed=seed, sr=sample_rate, progress=progress.enabled(), force=force)
+    removed = f"; removed {len(res['removed'])} file(s) of the previous set" if res["removed"] else ""
     out.print(f"wrote {res['tracks']} tracks ({len(res['genres'])} genres x {tracks_per_genre}, "
-              f"{seconds:g} s each) to {res['root']}")
+              f"{seconds:g} s each) to {res['root']}{removed}")
 
 
 def data_inspect(
-    root: Annotated[Path, typer.Argument(help="Dataset folder (root/<label>/*) or manifest CSV.")],
-    strict: Annotated[bool, typer.Option(help="Exit 2 when any file cannot be used.")] = False,
-    sample_rate: Annotated[int, typer.Option(help="Decode at this rate.")] = 22050,
-    min_seconds: Annotated[float, typer.Option(help="Shorter files are reported as too short.")] = 3.0,
-    workers: Annotated[int, typer.Option(help="Parallel decoders (0 = one per core).")] = 0,
+    root: Annotated[Path, typer.Argument(metavar="DATASET", help="Dataset folder (root/<label>/*) or manifest "
+                                         "CSV.")],
+    strict: StrictOpt = False,
+    sample_rate: Annotated[int, typer.Option(metavar="HZ", help="Decode at this rate.")] = 22050,
+    min_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Shorter files are reported as too short.")]
+    = 3.0,
+    workers: Annotated[int, typer.Option(metavar="N", help="Parallel decoders (0 = one per core).")] = 0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Tracks per label, durations, sample rates, channels, and every problem file with its reason."""
     from genrebench.data.inspect import inspect_dataset
@@ -42,24 +56,27 @@ def data_inspect(
     from genrebench.data.sources import open_source
 
     tracklist = open_source(root)
-    res = inspect_dataset(tracklist, _audio_cfg(sample_rate, min_seconds), workers or (os.cpu_count() or 1))
-    print_inspection(res)
+    res = inspect_dataset(tracklist, _audio_cfg(sample_rate, min_seconds), workers or (os.cpu_count() or 1),
+                          progress=progress.enabled())
+    print_json(res) if as_json else print_inspection(res)
     if strict and res["problems"]:
         raise UserError(strict_problems_message(res["problems"], root))
 
 
 def data_cache(
-    source: Annotated[str, typer.Argument(help="Dataset folder, manifest CSV, or 'synthetic'.")] = "synthetic",
-    cache_dir: Annotated[Path | None, typer.Option(help="Cache folder (default $GENREBENCH_CACHE or the "
-                                                        "user cache dir).")] = None,
-    workers: Annotated[int, typer.Option(help="Extraction processes (0 = one per core).")] = 0,
-    strict: Annotated[bool, typer.Option(help="Exit 2 when any file cannot be used.")] = False,
-    n_mels: Annotated[int, typer.Option(help="Mel bands.")] = 128,
-    n_fft: Annotated[int, typer.Option(help="FFT size.")] = 2048,
-    hop_length: Annotated[int, typer.Option(help="Hop in samples.")] = 512,
-    sample_rate: Annotated[int, typer.Option(help="Decode at this rate.")] = 22050,
-    chunk_seconds: Annotated[float, typer.Option(help="Window length for the chunk count.")] = 10.0,
-    overlap: Annotated[float, typer.Option(help="Window overlap for the chunk count.")] = 0.5,
+    source: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset folder, manifest CSV, or 'synthetic'.")]
+    = "synthetic",
+    cache_dir: Annotated[Path | None, typer.Option(metavar="DIR", help="Cache folder (default $GENREBENCH_CACHE or "
+                                                   "the user cache dir).")] = None,
+    workers: Annotated[int, typer.Option(metavar="N", help="Extraction processes (0 = one per core).")] = 0,
+    strict: StrictOpt = False,
+    n_mels: Annotated[int, typer.Option(metavar="N", help="Mel bands.")] = 128,
+    n_fft: Annotated[int, typer.Option(metavar="N", help="FFT size.")] = 2048,
+    hop_length: Annotated[int, typer.Option(metavar="N", help="Hop in samples.")] = 512,
+    sample_rate: Annotated[int, typer.Option(metavar="HZ", help="Decode at this rate.")] = 22050,
+    chunk_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Window length for the chunk count.")]
+    = 10.0,
+    overlap: Annotated[float, typer.Option(metavar="FRACTION", help="Window overlap for the chunk count.")] = 0.5,
 ) -> None:
     """Decode, check and cache log-mels for a dataset (parallel); a warm cache decodes nothing."""
     from genrebench.data import prepare_data
@@ -69,7 +86,7 @@ def data_cache(
                                  strict=strict, audio={"sample_rate": sample_rate},
                                  features={"n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length,
                                            "chunk_seconds": chunk_seconds, "overlap": overlap})
-    prepared = prepare_data(data, feat)
+    prepared = prepare_data(data, feat, progress=progress.enabled())
     s = prepared.summary()
     out.print(f"cache {default_cache_dir(data.cache_dir)}: {s['tracks']} usable tracks, {s['skipped']} skipped; "
               f"decoded {s['decoded']}, reused {s['cached']} ({s['workers']} worker(s))")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import logging
 import sys
+import traceback
 import warnings
 
 import typer
 
 from genrebench.cli.printing import error_line, say_interrupted, show_warning
-from genrebench.cli.root import app, debug_enabled
+from genrebench.cli.root import app, debug_enabled, take_global_flags
 from genrebench.errors import UserError
 
 # OSErrors that describe the user's machine (full disk, permissions, a file where a folder belongs), not a bug:
@@ -29,26 +30,24 @@ def main() -> None:
     # MLflow announces at INFO level that it creates a new store's tables: noise that would crowd error lines.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     try:
-        sys.exit(_invoke_app())
+        sys.exit(_invoke_app(take_global_flags(sys.argv[1:])))
     except KeyboardInterrupt as exc:  # outside a command; typer turns one inside into exit code 130
         say_interrupted(exc)
         sys.exit(130)
     except UserError as exc:
-        if debug_enabled():
-            raise
         _fail(str(exc))
     except OSError as exc:
-        if exc.errno not in _USER_ERRNOS or debug_enabled():
+        if exc.errno not in _USER_ERRNOS:
             raise
         _fail(_os_error_line(exc))
 
 
-def _invoke_app() -> int:
+def _invoke_app(args: list[str]) -> int:
     """Run the typer app without its standalone error handling, so usage errors can be shown as one line."""
     from typer import rich_utils
 
     try:
-        code = app(standalone_mode=False)
+        code = app(args=args, prog_name="genrebench", standalone_mode=False)
     except _ClickException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # recognised by name, as typer itself does
             return exc.exit_code  # typer has already printed the help
@@ -80,6 +79,9 @@ def _os_error_line(exc: OSError) -> str:
 
 
 def _fail(message: str) -> None:
-    """Print `error: message` on stderr and exit 2."""
+    """Print `error: message` on stderr (after the traceback with --debug) and exit 2: a user error is a user
+    error with or without --debug, so scripts see the same exit code."""
+    if debug_enabled():
+        traceback.print_exc()
     error_line(message)
     sys.exit(2)

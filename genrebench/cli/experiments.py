@@ -2,35 +2,58 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from genrebench.cli.options import ExperimentsDirOpt, SetOpt, TrackingOpt, use_experiments_dir
-from genrebench.cli.printing import out, print_experiments, print_runs, print_study, say_interrupted
+from genrebench import progress
+from genrebench.cli.options import (
+    CacheDirOpt,
+    DataOpt,
+    DeviceOpt,
+    EpochsOpt,
+    ExperimentsDirOpt,
+    JsonOpt,
+    QuickOpt,
+    SetOpt,
+    TrackingOpt,
+    use_experiments_dir,
+)
+from genrebench.cli.printing import (
+    print_experiments,
+    print_json,
+    print_next_steps,
+    print_runs,
+    print_study,
+    say,
+    say_interrupted,
+)
 from genrebench.errors import UserError
+from genrebench.store_urls import describe_store
 
 
 def run_cmd(
-    experiment: Annotated[str | None, typer.Argument(help="NAME (see genrebench list) or PATH.yaml.")] = None,
-    resume: Annotated[str | None, typer.Option("--resume", help="Continue this interrupted (KILLED) run from its "
-                                               "checkpoint; its config comes from the checkpoint.")] = None,
-    data: Annotated[str | None, typer.Option(help="Dataset folder, manifest CSV, or 'synthetic'.")] = None,
+    experiment: Annotated[str | None, typer.Argument(metavar="EXPERIMENT", help="NAME (see genrebench list) or "
+                                                     "PATH.yaml.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", metavar="RUN_ID", help="Continue this interrupted "
+                                               "(KILLED) run from its checkpoint; its config comes from the "
+                                               "checkpoint.")] = None,
+    data: DataOpt = None,
     sets: SetOpt = None,
-    epochs: Annotated[int | None, typer.Option(help="Shortcut for --set train.epochs=N.")] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="Repeat each variant with N consecutive seeds.")] = 1,
-    quick: Annotated[bool, typer.Option(help="The quick profile: tiny features, model and data (see README).")] = False,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
-    cache_dir: Annotated[str | None, typer.Option(help="Feature cache folder.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Feature extraction processes (0 = one per core).")] = None,
-    strict: Annotated[bool, typer.Option(help="Fail (exit 2) on any unusable audio file.")] = False,
+    epochs: EpochsOpt = None,
+    seeds: Annotated[int, typer.Option(min=1, metavar="N", help="Repeat each variant with N consecutive seeds.")] = 1,
+    quick: QuickOpt = False,
+    device: DeviceOpt = None,
+    cache_dir: CacheDirOpt = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="Feature extraction processes (0 = one per core).")]
+    = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) on any unusable audio file.")] = False,
     experiments_dir: ExperimentsDirOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train and test every variant of an experiment; each variant x seed is one MLflow run."""
-    from genrebench.runner import RunOptions
+    from genrebench.loader import RunOptions
 
     use_experiments_dir(experiments_dir)
     opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers)
@@ -40,76 +63,107 @@ def run_cmd(
         say_interrupted(exc)
         raise
     print_runs(rows)
-    out.print("compare runs: genrebench ui   (then open http://127.0.0.1:5000)")
+    print_next_steps(rows)
 
 
 def _run_or_resume(experiment, resume, sets, epochs, seeds, quick, opts, tracking_uri) -> list[dict]:
     """Resume the run `resume` when given, else run `experiment`; returns one row per run."""
-    from genrebench.runner import resume_run, run_experiment
-
     if resume:
         # The checkpoint fixes the recipe; silently ignoring a changed one would mislabel the run.
         changed = [flag for flag, used in (("EXPERIMENT", experiment), ("--set", sets), ("--epochs", epochs),
                                            ("--quick", quick), ("--seeds", seeds != 1)) if used]
         if changed:
             raise UserError(f"--resume continues a run with its own config: drop {', '.join(changed)}")
-        return resume_run(resume, opts, tracking_uri, progress=sys.stderr.isatty())
+        from genrebench.runner import resume_run
+
+        say(describe_store(tracking_uri))
+        return resume_run(resume, opts, tracking_uri, progress=progress.enabled())
     if experiment is None:
         raise UserError("run needs an EXPERIMENT (e.g. genrebench run baseline) or --resume RUN_ID")
-    return run_experiment(experiment, sets or [], quick=quick, epochs=epochs, seeds=seeds, opts=opts,
-                          tracking_uri=tracking_uri, progress=sys.stderr.isatty())
+    from genrebench.loader import load_variants
+
+    # Validated before the runner (and torch, mlflow) is imported: a mistyped flag fails in well under a second.
+    variants = load_variants(experiment, list(sets or []), quick, epochs, opts)
+    say(describe_store(tracking_uri))  # before anything resolves (and so creates) the store's folder
+    from genrebench.runner import run_loaded
+
+    return run_loaded(variants, seeds, tracking_uri, progress=progress.enabled())
 
 
 def study_cmd(
-    experiment: Annotated[str, typer.Argument(help="NAME (see genrebench list) or PATH.yaml to search around.")],
-    space: Annotated[str, typer.Option(help="Search space: NAME (search/NAME.yaml beside the experiments, see "
-                                       "genrebench list) or PATH.yaml.")] = "lr_dropout",
-    trials: Annotated[int, typer.Option(min=1, help="Trials in the study in total (a re-run only adds missing ones).")]
-    = 20,
-    timeout: Annotated[float | None, typer.Option(help="Start no new trial after S seconds.")] = None,
-    study_name: Annotated[str | None, typer.Option(help="Default: <experiment>-<space file name>.")] = None,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///mlruns/optuna.db; "
-                                                "postgresql://... for several machines).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
-    pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
-    sampler: Annotated[str, typer.Option(help="tpe, random or grid (grid uses the space's grid lists).")] = "tpe",
-    seed: Annotated[int, typer.Option(help="Sampler seed (trial n samples with seed + n, on any worker).")] = 0,
-    heartbeat: Annotated[int, typer.Option(min=1, help="Seconds between trial heartbeats; a trial silent for "
-                                           "twice this is marked failed and retried.")] = 30,
-    retrain_best: Annotated[bool, typer.Option(help="Then train the best config with --seeds seeds and test it.")]
-    = False,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds for --retrain-best.")] = 3,
-    best_dir: Annotated[Path, typer.Option(help="Where the best config is written.")] = Path("experiments/generated"),
-    data: Annotated[str | None, typer.Option(help="Dataset folder, manifest CSV, or 'synthetic'.")] = None,
+    experiment: Annotated[str, typer.Argument(metavar="EXPERIMENT", help="NAME (see genrebench list) or PATH.yaml "
+                                              "to search around.")],
+    space: Annotated[str, typer.Option(metavar="NAME|PATH", help="Search space: NAME (search/NAME.yaml beside the "
+                                       "experiments, see genrebench list) or PATH.yaml.")] = "lr_dropout",
+    trials: Annotated[int, typer.Option(min=1, metavar="N", help="Trials in the study in total (a re-run only adds "
+                                        "missing ones).")] = 20,
+    timeout: Annotated[float | None, typer.Option(metavar="SECONDS", help="Start no new trial after this long.")]
+    = None,
+    study_name: Annotated[str | None, typer.Option(metavar="NAME", help="Default: <experiment>-<space file name>.")]
+    = None,
+    storage: Annotated[str | None, typer.Option(metavar="URL", help="Optuna storage URL (default "
+                                                "sqlite:///mlruns/optuna.db; postgresql://... for several "
+                                                "machines).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, metavar="N", help="Trial processes on this machine "
+                                      "(each trains one trial at a time).")] = 1,
+    pruner: Annotated[str, typer.Option(metavar="NAME", help="median, hyperband or none.")] = "median",
+    sampler: Annotated[str, typer.Option(metavar="NAME", help="tpe, random or grid (grid uses the space's grid "
+                                         "lists).")] = "tpe",
+    seed: Annotated[int, typer.Option(metavar="N", help="Sampler seed (trial n samples with seed + n, on any "
+                                      "worker).")] = 0,
+    heartbeat: Annotated[int, typer.Option(min=1, metavar="SECONDS", help="Seconds between trial heartbeats; a "
+                                           "trial silent for twice this is marked failed and retried.")] = 30,
+    retrain_best: Annotated[bool, typer.Option("--retrain-best", help="Then train the best config with --seeds "
+                                               "seeds and test it.")] = False,
+    seeds: Annotated[int, typer.Option(min=1, metavar="N", help="Seeds for --retrain-best.")] = 3,
+    best_dir: Annotated[Path, typer.Option(metavar="DIR", help="Where the best config is written.")]
+    = Path("experiments/generated"),
+    data: DataOpt = None,
     sets: SetOpt = None,
-    epochs: Annotated[int | None, typer.Option(help="Shortcut for --set train.epochs=N.")] = None,
-    quick: Annotated[bool, typer.Option(help="The quick profile (see README).")] = False,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
-    cache_dir: Annotated[str | None, typer.Option(help="Feature cache folder.")] = None,
+    epochs: EpochsOpt = None,
+    quick: QuickOpt = False,
+    device: DeviceOpt = None,
+    cache_dir: CacheDirOpt = None,
     experiments_dir: ExperimentsDirOpt = None,
+    as_json: JsonOpt = False,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Optuna search (validation track accuracy) over a space of config keys; resumable and parallel."""
-    from genrebench.runner import RunOptions, run_experiment
+    """Optuna search (validation track accuracy) over a space of config keys; resumable and parallel.
+
+    With --json the summary (and the retrained runs) is printed as one JSON object: {"study": ..., "runs": [...]}.
+    """
+    from genrebench.loader import RunOptions
     from genrebench.search import StudySettings, load_study_job, run_study
 
     use_experiments_dir(experiments_dir)
     settings = StudySettings(space=space, n_trials=trials, timeout=timeout, study_name=study_name, storage=storage,
-                             workers=workers, pruner=pruner, sampler=sampler, seed=seed, heartbeat=heartbeat,
+                             workers=jobs, pruner=pruner, sampler=sampler, seed=seed, heartbeat=heartbeat,
                              tracking_uri=tracking_uri, generated_dir=best_dir)
     opts = RunOptions(data=data, device=device, cache_dir=cache_dir)
     job = load_study_job(experiment, settings, sets or [], quick, epochs, opts)
-    summary = run_study(job, progress=sys.stderr.isatty())
-    print_study(summary)
-    if retrain_best:
-        if not summary["best_config"]:
-            raise UserError(f"study {summary['study']}: no complete trial yet, nothing to retrain")
-        rows = run_experiment(summary["best_config"], seeds=seeds, tracking_uri=tracking_uri,
-                              progress=sys.stderr.isatty())
+    say(describe_store(tracking_uri))  # after validation, before anything creates the store's folder
+    summary = run_study(job, progress=progress.enabled())
+    if not as_json:
+        print_study(summary)
+    rows = _retrain_best(summary, seeds, tracking_uri, as_json) if retrain_best else []
+    if as_json:
+        print_json({"study": summary, "runs": rows})
+
+
+def _retrain_best(summary: dict, seeds: int, tracking_uri: str | None, as_json: bool) -> list[dict]:
+    """`study --retrain-best`: the best config with `seeds` seeds, trained and tested; its rows."""
+    from genrebench.runner import run_experiment
+
+    if not summary["best_config"]:
+        raise UserError(f"study {summary['study']}: no complete trial yet, nothing to retrain")
+    rows = run_experiment(summary["best_config"], seeds=seeds, tracking_uri=tracking_uri,
+                          progress=progress.enabled())
+    if not as_json:
         print_runs(rows)
+    return rows
 
 
-def list_cmd(experiments_dir: ExperimentsDirOpt = None) -> None:
+def list_cmd(experiments_dir: ExperimentsDirOpt = None, as_json: JsonOpt = False) -> None:
     """Experiments and their variants, and where each file comes from (shipped, ./experiments, or a folder of
     --experiments-dir / $GENREBENCH_EXPERIMENTS); a file that overrides another of its name says so."""
     from genrebench.loader import catalog, load_experiment, search_path
@@ -119,10 +173,14 @@ def list_cmd(experiments_dir: ExperimentsDirOpt = None) -> None:
     for entry in catalog():
         variants = load_experiment(entry.path)
         cfg = variants[0].config
-        names = ", ".join(v.name for v in variants) if len(variants) > 1 else "(one)"
-        rows.append((entry.name, names, cfg.model.name, _source(entry), cfg.description))
-    spaces = [f"{e.name}: {_source(e)}" for e in catalog("search")]
-    print_experiments(rows, [f.label() for f in search_path()], spaces)
+        rows.append({"name": entry.name, "variants": [v.name for v in variants], "model": cfg.model.name,
+                     "source": _source(entry), "path": str(entry.path), "description": cfg.description})
+    spaces = [{"name": e.name, "source": _source(e), "path": str(e.path)} for e in catalog("search")]
+    folders = [f.label() for f in search_path()]
+    if as_json:
+        print_json({"search_path": folders, "experiments": rows, "search_spaces": spaces})
+    else:
+        print_experiments(rows, folders, spaces)
 
 
 def _source(entry) -> str:

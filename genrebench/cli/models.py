@@ -6,15 +6,21 @@ from typing import Annotated
 
 import typer
 
-from genrebench.cli.printing import print_models
+from genrebench.cli.options import JsonOpt
+from genrebench.cli.printing import print_json, print_models
 
 
 def models_cmd(
-    pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'vgg*'.")] = "*",
-    n_mels: Annotated[int, typer.Option(help="Input height for the MAC count.")] = 128,
-    frames: Annotated[int, typer.Option(help="Input width (431 = 10 s at 22050 Hz, hop 512).")] = 431,
+    pattern: Annotated[str, typer.Argument(metavar="PATTERN", help="fnmatch pattern, e.g. 'vgg*'.")] = "*",
+    n_mels: Annotated[int, typer.Option(metavar="N", help="Input height for the MAC count.")] = 128,
+    frames: Annotated[int, typer.Option(metavar="N", help="Input width (431 = 10 s at 22050 Hz, hop 512).")] = 431,
+    as_json: JsonOpt = False,
 ) -> None:
     """Registered models: parameters, forward MACs for one 10 s chunk, description."""
     from genrebench.models import model_table
 
-    print_models(model_table(pattern, n_mels=n_mels, frames=frames), n_mels, frames)
+    rows = model_table(pattern, n_mels=n_mels, frames=frames)
+    if as_json:
+        print_json({"input": [1, n_mels, frames], "models": rows})
+    else:
+        print_models(rows, n_mels, frames)

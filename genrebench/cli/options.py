@@ -8,12 +8,21 @@ from typing import Annotated
 
 import typer
 
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override any config key: dotted.key=value.")]
-TrackingOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default "
+SetOpt = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Override any config key "
+                                                  "(dotted.key=value; repeat the option).")]
+TrackingOpt = Annotated[str | None, typer.Option("--tracking-uri", metavar="URI", help="MLflow store (default "
                                                  "$MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")]
+DataOpt = Annotated[str | None, typer.Option("--data", metavar="PATH", help="Dataset folder, manifest CSV, or "
+                                             "'synthetic'.")]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", metavar="N", help="Shortcut for --set train.epochs=N.")]
+QuickOpt = Annotated[bool, typer.Option("--quick", help="The quick profile: tiny features, model and data (see "
+                                        "docs/experiments.md).")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
+CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", metavar="DIR", help="Feature cache folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 ExperimentsDirOpt = Annotated[Path | None, typer.Option(
-    "--experiments-dir", help="Look here first for experiment files (NAME.yaml) and search spaces (search/NAME.yaml), "
-    "before $GENREBENCH_EXPERIMENTS, ./experiments and the shipped ones.")]
+    "--experiments-dir", metavar="DIR", help="Look here first for experiment files (NAME.yaml) and search spaces "
+    "(search/NAME.yaml), before $GENREBENCH_EXPERIMENTS, ./experiments and the shipped ones.")]
 
 
 def use_experiments_dir(folder: Path | None) -> None:

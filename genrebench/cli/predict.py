@@ -7,27 +7,27 @@ from typing import Annotated
 
 import typer
 
-from genrebench.cli.options import TrackingOpt
-from genrebench.cli.printing import print_file_errors, print_predictions
+from genrebench.cli.options import JsonOpt, TrackingOpt
+from genrebench.cli.printing import print_file_errors, print_json, print_predictions
 from genrebench.errors import UserError
 
 
 def predict_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Audio files, or folders (searched recursively).")],
-    run: Annotated[str | None, typer.Option("--run", help="MLflow run id (or a unique prefix of it) whose model "
-                                            "to use.")] = None,
-    model: Annotated[Path | None, typer.Option("--model", help="A model_bundle.pt file instead of a run.")] = None,
+    files: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Audio files, or folders (searched "
+                                                "recursively).")],
+    run: Annotated[str | None, typer.Option("--run", metavar="RUN_ID", help="MLflow run id (or a unique prefix of "
+                                            "it) whose model to use.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", metavar="FILE", help="A model_bundle.pt file instead of a "
+                                               "run.")] = None,
     chunks: Annotated[bool, typer.Option("--chunks", help="Also print the per-chunk timeline.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output: results and errors.")] = False,
-    top: Annotated[int, typer.Option(help="How many genres to show per file.")] = 3,
+    as_json: JsonOpt = False,
+    top: Annotated[int, typer.Option(metavar="K", help="How many genres to show per file.")] = 3,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Chunk, classify and average: the top genres with probabilities for each file.
 
     A file it cannot classify gets an `error:` line on stderr; the others are still classified; exit code 2.
     """
-    import json
-
     from genrebench.predict import predict_paths
 
     if (run is None) == (model is None):
@@ -35,7 +35,7 @@ def predict_cmd(
     res = predict_paths(files, run_id=run, model_path=str(model) if model else None, tracking_uri=tracking_uri,
                         top_k=top)
     if as_json:
-        print(json.dumps(res, indent=2, default=float))
+        print_json(res)
     else:
         print_predictions(res["results"], chunks)
     print_file_errors(res["errors"])

@@ -16,6 +16,31 @@ out = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
 err = Console(stderr=True)
 
 
+def print_json(value) -> None:
+    """`value` as indented JSON on stdout: NaN and infinities become null (JSON has neither), numpy scalars
+    numbers, anything else unknown its string."""
+    import json
+
+    print(json.dumps(_jsonable(value), indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def _jsonable(value):
+    import dataclasses
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # a numpy scalar, which may itself be NaN
+        return _jsonable(value.item())
+    return value
+
+
 def warn(text: str) -> None:
     """One yellow `warning:` line on stderr."""
     err.print(f"[yellow]warning:[/yellow] {text}", highlight=False, soft_wrap=True)
@@ -63,19 +88,57 @@ def print_inspection(res: dict) -> None:
 
 
 def print_runs(rows: list[dict]) -> None:
-    """The runs just trained: test metrics per variant and seed, then each run id on a plain line."""
-    table = Table(title="runs (test metrics use the best validation checkpoint)")
+    """The runs just trained: test metrics per variant and seed, each run id on a plain line, then what the
+    numbers can and cannot say (chance level, splits too small) on stderr."""
+    from genrebench.chance import at_chance
+
+    table = Table(title="runs (test metrics use the best validation checkpoint; * = at chance level)")
     for col in ("variant", "seed", "test track acc", "test chunk acc", "test macro-F1", "best epoch", "run id"):
         # Fold, never truncate, the variant: sweep variants differ only at the end of their names.
         table.add_column(col, justify="left" if col in ("variant", "run id") else "right",
                          overflow="fold" if col == "variant" else "ellipsis")
     for r in rows:
-        table.add_row(r["variant"], str(r["seed"]), f"{r['test_track_acc']:.3f}", f"{r['test_chunk_acc']:.3f}",
+        star = "*" if at_chance(r["test_track_acc"], r["counts"]) else ""
+        table.add_row(r["variant"], str(r["seed"]), f"{r['test_track_acc']:.3f}{star}", f"{r['test_chunk_acc']:.3f}",
                       f"{r['test_track_macro_f1']:.3f}", str(int(r["best_epoch"])), r["run_id"])
     out.print(table)
     # Plain lines too: a table narrower than a 32-character id would truncate it, and ids get copied into predict.
     for r in rows:
         print(f"run id {r['variant']} seed {r['seed']}: {r['run_id']}")
+    _print_meaning(rows)
+
+
+def _print_meaning(rows: list[dict]) -> None:
+    """Per run, the test accuracy with its interval and chance level; once, the splits too small to judge."""
+    from genrebench.chance import accuracy_note, at_chance, size_notes
+
+    for r in rows:
+        line = f"test track acc of {r['variant']} seed {r['seed']}: {accuracy_note(r['test_track_acc'], r['counts'])}"
+        warn(line) if at_chance(r["test_track_acc"], r["counts"]) else say(line)
+    seen: list[str] = []
+    for r in rows:
+        seen += [n for n in size_notes(r["counts"]) if n not in seen]
+    for note in seen:
+        warn(note)
+
+
+def say(text: str) -> None:
+    """One plain informational line on stderr (logs and hints, never results)."""
+    err.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
+def print_next_steps(rows: list[dict]) -> None:
+    """After a run: the commands that look at what it produced."""
+    if not rows:
+        return
+    experiments = " ".join(dict.fromkeys(r["experiment"] for r in rows if r.get("experiment")))
+    steps = [(f"genrebench report {experiments}", "tables, statistics and figures")] if experiments else []
+    steps += [(f"genrebench predict song.wav --run {rows[0]['run_id'][:8]}", "classify audio with this model"),
+              ("genrebench ui", "compare runs in the MLflow UI")]
+    width = max(len(cmd) for cmd, _ in steps)
+    say("next:")
+    for cmd, why in steps:
+        say(f"  {cmd.ljust(width)}   # {why}")
 
 
 def print_study(s: dict) -> None:
@@ -119,15 +182,17 @@ def print_run_list(res: dict) -> None:
         out.print("no runs")
 
 
-def print_experiments(rows: list[tuple[str, ...]], folders: list[str], spaces: list[str]) -> None:
+def print_experiments(rows: list[dict], folders: list[str], spaces: list[dict]) -> None:
     """`list`: one row per experiment name (the file that wins, and where it comes from), then the search spaces."""
     table = Table(title=f"experiments, first found wins: {', '.join(folders)}", title_justify="left")
     for col in ("experiment", "variants", "model", "source", "description"):
         table.add_column(col, no_wrap=col in ("experiment", "source"))
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
+    for r in rows:
+        variants = ", ".join(r["variants"]) if len(r["variants"]) > 1 else "(one)"
+        table.add_row(*(escape(cell) for cell in (r["name"], variants, r["model"], r["source"], r["description"])))
     out.print(table)
-    out.print(f"search spaces (genrebench study --space NAME): {'; '.join(spaces) or 'none'}", highlight=False,
+    listed = "; ".join(f"{s['name']}: {s['source']}" for s in spaces)
+    out.print(f"search spaces (genrebench study --space NAME): {listed or 'none'}", highlight=False,
               soft_wrap=True, markup=False)
 
 

@@ -8,20 +8,21 @@ from typing import Annotated
 
 import typer
 
-from genrebench.cli.options import TrackingOpt
-from genrebench.cli.printing import out, print_run_list, warn
+from genrebench.cli.options import JsonOpt, TrackingOpt
+from genrebench.cli.printing import out, print_json, print_run_list, warn
 from genrebench.errors import UserError
 
 
 def report_cmd(
-    experiments: Annotated[list[str] | None, typer.Argument(help="MLflow experiments (experiment file names).")]
+    experiments: Annotated[list[str] | None, typer.Argument(metavar="EXPERIMENT...", help="MLflow experiments "
+                                                            "(experiment file names).")] = None,
+    study: Annotated[str | None, typer.Option(metavar="NAME", help="Add the section of this study.")] = None,
+    runs: Annotated[list[str] | None, typer.Option("--runs", metavar="RUN_ID", help="Only these run ids or unique "
+                                                   "prefixes (repeat the option).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Report folder (default "
+                                                 "reports/<name>).")] = None,
+    baseline: Annotated[str | None, typer.Option(metavar="VARIANT", help="Variant the others are tested against.")]
     = None,
-    study: Annotated[str | None, typer.Option(help="Add the section of this study (its name).")] = None,
-    runs: Annotated[list[str] | None, typer.Option("--runs", help="Only these run ids or unique prefixes "
-                                                                 "(repeat the option).")]
-    = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/<name>).")] = None,
-    baseline: Annotated[str | None, typer.Option(help="Variant the others are tested against.")] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Write reports/<name>/index.md and index.html from the tracked runs (MLflow only)."""
@@ -39,21 +40,28 @@ def report_cmd(
 
 
 def runs_cmd(
-    experiments: Annotated[list[str] | None, typer.Argument(help="MLflow experiments (default: all).")] = None,
-    state: Annotated[list[str] | None, typer.Option("--state", help="Only runs in this state (repeatable): "
-                                                    "RUNNING, FINISHED, FAILED, KILLED.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Newest N runs.")] = 50,
+    experiments: Annotated[list[str] | None, typer.Argument(metavar="EXPERIMENT...", help="MLflow experiments "
+                                                            "(default: all).")] = None,
+    state: Annotated[list[str] | None, typer.Option("--state", metavar="STATE", help="Only runs in this state "
+                                                    "(repeatable): RUNNING, FINISHED, FAILED, KILLED.")] = None,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="Newest N runs.")] = 50,
+    as_json: JsonOpt = False,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Tracked runs with their state; RUNNING runs whose process is gone are first marked FAILED."""
+    """Tracked runs with their state, newest first; RUNNING runs whose process is gone are first marked FAILED.
+
+    Read-only: a store that does not exist is an error (exit 2), not created.
+    """
     from genrebench.tracking.runs import list_runs
 
-    print_run_list(list_runs(tracking_uri, list(experiments or []), list(state or []), limit))
+    res = list_runs(tracking_uri, list(experiments or []), list(state or []), limit)
+    print_json(res) if as_json else print_run_list(res)
 
 
 def ui_cmd(
-    host: Annotated[str, typer.Option(help="Interface to bind; non-loopback exposes your runs.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind; non-loopback exposes your runs.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port.")] = 5000,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Start `mlflow ui` on this project's store."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from genrebench.config import AudioConfig
 from genrebench.data.audio import TOO_SHORT, load_checked, probe
 from genrebench.data.sources import TrackList
+from genrebench.progress import counted
 
 
 def inspect_file(path: str, audio: dict) -> dict:
@@ -27,23 +28,20 @@ def inspect_file(path: str, audio: dict) -> dict:
 
 def inspect_dataset(tracklist: TrackList, audio: AudioConfig, workers: int = 1, progress: bool = True) -> dict:
     """Per-file rows and per-label totals: {"files": [...], "labels": {label: {...}}, "problems": [...]}."""
-    from rich.progress import Progress
-
     paths = [str(t.path) for t in tracklist.tracks]
     cfg = audio.model_dump()
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("checking audio", total=len(paths))
+    with counted("inspect", len(paths), "files", progress) as task:
         if workers <= 1 or len(paths) < 2:
             rows = []
             for p in paths:
                 rows.append(inspect_file(p, cfg))
-                bar.advance(task)
+                task.advance()
         else:
             with ProcessPoolExecutor(min(workers, len(paths)), mp_context=get_context("forkserver")) as pool:
                 rows = []
                 for row in pool.map(inspect_file, paths, [cfg] * len(paths), chunksize=4):
                     rows.append(row)
-                    bar.advance(task)
+                    task.advance()
     files = [{"path": tracklist.relpath(t), "label": t.label, **row}
              for t, row in zip(tracklist.tracks, rows, strict=True)]
     return {"root": str(tracklist.root), "files": files, "labels": _per_label(files, tracklist.labels),

@@ -22,6 +22,7 @@ from genrebench.data.features import ChunkLayout, chunk_layout, min_samples
 from genrebench.data.sources import SPLIT_NAMES, Track, TrackList, open_source
 from genrebench.data.splits import assign_splits, split_counts
 from genrebench.errors import UserError
+from genrebench.progress import counted
 
 # How many problem files a --strict error names before it says "and N more".
 STRICT_LISTED = 5
@@ -57,6 +58,13 @@ class PreparedData:
         rows = [(i, s) for i in self.track_ids(split) for s in self.starts[i]]
         return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
 
+    def chunks_per_label(self, split: str) -> dict[str, int]:
+        """Chunks of one split per label (every label listed, zero when it has none)."""
+        counts = dict.fromkeys(self.labels, 0)
+        for i in self.track_ids(split):
+            counts[self.tracks[i].label] += len(self.starts[i])
+        return counts
+
     def summary(self) -> dict:
         """Counts a user (and a run's tags) want: tracks, chunks and skipped files per split and label."""
         return {"tracks": len(self.tracks), "skipped": len(self.report), "fingerprint": self.fingerprint,
@@ -64,7 +72,7 @@ class PreparedData:
                 "per_label": split_counts(self.tracks, self.splits, self.labels), **self.stats}
 
 
-def synthetic_root(cfg: SynthConfig, cache_dir: Path, sample_rate: int) -> Path:
+def synthetic_root(cfg: SynthConfig, cache_dir: Path, sample_rate: int, progress: bool = True) -> Path:
     """The built-in dataset for these settings, generated on first use and reused afterwards."""
     from genrebench.data.synth import write_synthetic_dataset
 
@@ -73,15 +81,15 @@ def synthetic_root(cfg: SynthConfig, cache_dir: Path, sample_rate: int) -> Path:
     marker = root / ".complete"
     if not marker.exists():
         write_synthetic_dataset(root, genres=cfg.genres, tracks_per_genre=cfg.tracks_per_genre,
-                                seconds=cfg.seconds, seed=cfg.seed, sr=sample_rate, progress=True)
+                                seconds=cfg.seconds, seed=cfg.seed, sr=sample_rate, progress=progress)
         marker.write_text("ok\n")
     return root
 
 
-def resolve_source(data: DataConfig, cache_dir: Path) -> TrackList:
-    """`synthetic` -> the built-in set; otherwise a folder or a manifest CSV."""
+def resolve_source(data: DataConfig, cache_dir: Path, progress: bool = True) -> TrackList:
+    """`synthetic` -> the built-in set (generated with progress on first use); otherwise a folder or a manifest CSV."""
     if data.source == "synthetic":
-        return open_source(synthetic_root(data.synthetic, cache_dir, data.audio.sample_rate))
+        return open_source(synthetic_root(data.synthetic, cache_dir, data.audio.sample_rate, progress))
     return open_source(data.source)
 
 
@@ -111,26 +119,23 @@ def extract_features(paths: list[Path], cache: FeatureCache, workers: int = 0, p
 
 
 def _extract_misses(paths: list[Path], cache: FeatureCache, workers: int, progress: bool) -> list[dict]:
-    from rich.progress import Progress
-
     if not paths:
         return []
     args = (str(cache.root), cache.audio.model_dump(), cache.feat.model_dump())
     n_workers = _worker_count(workers, len(paths))
     results: list[dict] = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"features ({n_workers} worker{'s' * (n_workers > 1)})", total=len(paths))
+    with counted(f"extract ({n_workers} worker{'s' * (n_workers > 1)})", len(paths), "files", progress) as task:
         if n_workers == 1:
             for p in paths:
                 results.append(extract_one(str(p), *args))
-                bar.advance(task)
+                task.advance()
         else:
             # forkserver: safe next to torch's threads, unlike fork, and cheaper to start than spawn.
             with ProcessPoolExecutor(n_workers, mp_context=get_context("forkserver")) as pool:
                 for res in pool.map(extract_one, [str(p) for p in paths], *[[a] * len(paths) for a in args],
                                     chunksize=max(1, len(paths) // (8 * n_workers))):
                     results.append(res)
-                    bar.advance(task)
+                    task.advance()
     return results
 
 
@@ -151,7 +156,7 @@ def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -
     (or, with `data.strict`, raised as one UserError)."""
     cache_dir = default_cache_dir(data.cache_dir)
     ensure_cache_dir(cache_dir)
-    tracklist = resolve_source(data, cache_dir)
+    tracklist = resolve_source(data, cache_dir, progress)
     cache = FeatureCache(cache_dir, data.audio, feat)
     extracted = extract_features([t.path for t in tracklist.tracks], cache, data.workers, progress)
     layout = chunk_layout(feat, data.audio.sample_rate)

@@ -23,6 +23,10 @@ SUMMARY_METRICS = ("test_track_acc", "test_chunk_acc", "test_track_macro_f1", "b
 METRICS: list[tuple[str, str, str | None]] = [
     (name, get_metric(name).display, get_metric(name).direction) for name in SUMMARY_METRICS]
 SWEPT_PREFIX = "tags.genrebench.swept."
+# Runs are compared only within one dataset group: same data fingerprint and same evaluation protocol.
+PROTOCOL_TAG = "tags.genrebench.protocol"
+DEFAULT_PROTOCOL = "default"
+GROUP_KEYS = ["fingerprint", "protocol"]
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
 
 
@@ -36,28 +40,30 @@ def _seed(frame: pd.DataFrame) -> pd.Series:
 
 
 def describe_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add `experiment`, `variant`, `seed` and `fingerprint` columns (from tags, tolerant of foreign runs)."""
+    """Add `experiment`, `variant`, `seed`, `fingerprint` and `protocol` columns (from tags, tolerant of foreign
+    runs; a run without a protocol tag has the default protocol)."""
     out = frame.copy()
     names = _column(out, "run_name").fillna(out["run_id"]).astype(str).str.replace(_SEED_SUFFIX, "", regex=True)
     out["experiment"] = _column(out, "tags.genrebench.experiment").fillna(out["experiment_name"])
     out["variant"] = _column(out, "tags.genrebench.variant").fillna(names)
     out["seed"] = _seed(out)
     out["fingerprint"] = _column(out, "tags.dataset.fingerprint").fillna("unknown")
+    out["protocol"] = _column(out, PROTOCOL_TAG).fillna(DEFAULT_PROTOCOL)
     return out
 
 
 def _labels(runs: pd.DataFrame) -> pd.Series:
-    """The variant name, or `experiment/variant` when two experiments share a variant name."""
-    per_variant = runs.groupby("variant")["experiment"].nunique()
-    clash = runs["variant"].map(per_variant) > 1
+    """The variant name, or `experiment/variant` when two experiments share a variant name on one dataset."""
+    clash = runs.groupby([*GROUP_KEYS, "variant"])["experiment"].transform("nunique") > 1
     return runs["variant"].where(~clash, runs["experiment"] + "/" + runs["variant"])
 
 
 def variant_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Split runs into the ones that enter the tables and the excluded ones (with a reason).
 
-    Only FINISHED runs count; of several finished runs of one variant and seed the latest is kept. Study
-    parents and trials are left to the study section.
+    Only FINISHED runs count; of several finished runs of one variant and seed on one dataset group (data
+    fingerprint and protocol) the latest is kept, while runs on other datasets all stay. Study parents and
+    trials are left to the study section.
     """
     runs = describe_runs(frame)
     notes: list[str] = []
@@ -67,8 +73,7 @@ def variant_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[
     runs = runs[~search]
     excluded = runs[runs["status"] != "FINISHED"].assign(reason=lambda f: "status " + f["status"].astype(str))
     done = runs[runs["status"] == "FINISHED"].sort_values("start_time", kind="stable")
-    key = done["experiment"].astype(str) + "\0" + done["variant"].astype(str) + "\0" + done["seed"].astype(str)
-    dup = key.duplicated(keep="last")
+    dup = done[["experiment", "variant", "seed", *GROUP_KEYS]].astype(str).duplicated(keep="last")
     if dup.any():
         notes.append(f"{int(dup.sum())} older run(s) of a variant and seed already run again are left out")
     superseded = done[dup].assign(reason="superseded by a later run of the same variant and seed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from genrebench.errors import UserError
-from genrebench.report import analysis, collect, sections
-from genrebench.report.environment import environment_section
+from genrebench.report import analysis, collect, datasets, sections
+from genrebench.report.datasets import DatasetGroup
+from genrebench.report.environment import environment_section, run_table
 from genrebench.report.render import Block, Bullets, Heading, Para, Warn, to_html, to_markdown
 from genrebench.report.study import study_section
 from genrebench.store_urls import redact_uri
@@ -46,11 +48,14 @@ def select_runs(client: MlflowClient, experiments: list[str], run_ids: list[str]
     return frame
 
 
-def _header(title: str, uri: str, ctx: sections.Context, notes: list[str]) -> list[Block]:
+def _header(title: str, uri: str, ctx: sections.Context, notes: list[str], groups: int) -> list[Block]:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = (f"Generated {when} from the MLflow store `{redact_uri(uri)}`; rebuild it any time with "
             "`genrebench report`.")
-    if not ctx.runs.empty:
+    if groups > 1:
+        text += (f" {len(ctx.runs)} finished run(s) on {groups} datasets, each reported in its own section; runs "
+                 "of different datasets are never compared.")
+    elif not ctx.runs.empty:
         text += (f" {len(ctx.runs)} finished run(s) of {ctx.runs['label'].nunique()} variant(s); "
                  f"baseline: `{ctx.baseline}`.")
     blocks: list[Block] = [Heading(title, 1), Para(text), *(Warn(w) for w in ctx.warnings)]
@@ -73,9 +78,69 @@ def _write(out: Path, title: str, blocks: list[Block], summary: pd.DataFrame, si
     return files
 
 
-def _variant_blocks(ctx: sections.Context, sig: pd.DataFrame, excluded: pd.DataFrame) -> list[Block]:
-    return [*sections.summary_section(ctx), *sections.ablation_section(ctx), *sections.significance_section(ctx, sig),
-            *sections.curves_section(ctx), *sections.best_run_section(ctx), *environment_section(ctx, excluded)]
+def _variant_blocks(ctx: sections.Context, excluded: pd.DataFrame,
+                    baseline: str | None) -> tuple[list[Block], pd.DataFrame]:
+    """One dataset's sections (sets `ctx.baseline` and `ctx.summary`) and its paired tests."""
+    ctx.baseline = analysis.pick_baseline(ctx.runs, baseline)
+    ctx.summary = analysis.summary_table(ctx.runs, ctx.baseline)
+    sig = analysis.significance(ctx.runs, ctx.baseline, ctx.artifacts)
+    blocks = [*sections.summary_section(ctx), *sections.ablation_section(ctx), *sections.significance_section(ctx, sig),
+              *sections.curves_section(ctx), *sections.best_run_section(ctx), *environment_section(ctx, excluded)]
+    return blocks, sig
+
+
+def _knows(runs: pd.DataFrame, baseline: str | None) -> bool:
+    try:
+        analysis.pick_baseline(runs, baseline)
+    except UserError:
+        return False
+    return True
+
+
+def _dataset_part(ctx: sections.Context, group: DatasetGroup,
+                  baseline: str | None) -> tuple[list[Block], pd.DataFrame, sections.Context]:
+    """One dataset group's section: its title, then exactly what a report on that dataset alone holds."""
+    sub = replace(ctx, runs=group.runs, baseline="", summary=pd.DataFrame(), figure_prefix=f"{group.name}-")
+    if not _knows(group.runs, baseline):
+        ctx.warnings.append(f"dataset {group.name} has no runs of the baseline {baseline!r}; its section "
+                            "compares with its own default baseline")
+        baseline = None
+    blocks, sig = _variant_blocks(sub, group.excluded, baseline)
+    intro = Para(f"{len(sub.runs)} finished run(s) of {sub.runs['label'].nunique()} variant(s) on this dataset; "
+                 f"baseline: `{sub.baseline}`. Runs of other datasets are in their own sections and never enter "
+                 "these tables or tests.")
+    return [Heading(group.title(), 2), intro, *datasets.demote(blocks)], sig, sub
+
+
+def _report_runs(ctx: sections.Context, excluded: pd.DataFrame,
+                 baseline: str | None) -> tuple[list[Block], pd.DataFrame, int]:
+    """The variant sections: as they are for a single dataset group, else one section per group (see `datasets`).
+
+    Sets `ctx.baseline` (the first group's) and `ctx.summary` (indexed by dataset and variant with several groups);
+    returns the blocks, the paired tests and the number of groups.
+    """
+    groups = datasets.dataset_groups(ctx.runs, excluded)
+    if len(groups) < 2:
+        blocks, sig = _variant_blocks(ctx, excluded, baseline) if groups else ([], pd.DataFrame())
+        return blocks, sig, len(groups)
+    if baseline and not any(_knows(g.runs, baseline) for g in groups):
+        known = ", ".join(analysis.label_order(ctx.runs))
+        raise UserError(f"unknown baseline variant {baseline!r} (variants: {known})")
+    ctx.warnings.append(datasets.spans_warning(groups))
+    blocks: list[Block] = []
+    summaries, sigs = {}, []
+    for group in groups:
+        part, sig, sub = _dataset_part(ctx, group, baseline)
+        blocks += part
+        summaries[group.name] = sub.summary
+        sigs += [sig.assign(dataset=group.name)[["dataset", *sig.columns]]] if not sig.empty else []
+        ctx.baseline = ctx.baseline or sub.baseline
+    leftover = datasets.unmatched_excluded(groups, excluded)
+    if not leftover.empty:
+        blocks += [Heading("Excluded runs of other datasets"), Para("Only FINISHED runs enter the tables; these ran "
+                   "on a dataset no finished run of this report used."), run_table(ctx, leftover, reason=True)]
+    ctx.summary = pd.concat(summaries, names=["dataset", "variant"])
+    return blocks, pd.concat(sigs, ignore_index=True) if sigs else pd.DataFrame(), len(groups)
 
 
 def build_report(experiments: list[str], study: str | None, run_ids: list[str] | None, out_dir: Path,
@@ -93,7 +158,10 @@ def build_report(experiments: list[str], study: str | None, run_ids: list[str] |
 
     Returns:
         {"index_md", "index_html", "summary_csv", "significance_csv" (paths), "runs", "excluded", "variants",
-        "baseline", "figures", "warnings", "summary" (DataFrame), "significance" (DataFrame)}.
+        "baseline", "datasets", "figures", "warnings", "summary" (DataFrame), "significance" (DataFrame)}.
+        Runs on different datasets (fingerprint and `genrebench.protocol` tag) are reported in sections of
+        their own: then "summary" is indexed by (dataset, variant), "significance" has a `dataset` column,
+        "baseline" is the first dataset's and "datasets" counts the groups.
 
     Raises:
         UserError: nothing to report, an unknown experiment, run id, study or baseline, or no runs found.
@@ -113,18 +181,13 @@ def build_report(experiments: list[str], study: str | None, run_ids: list[str] |
     title = f"genrebench report: {report_name(experiments, study, run_ids)}"
     with collect.artifact_cache(client) as artifacts:
         ctx = sections.Context(runs, "", pd.DataFrame(), artifacts, out, uri)
-        blocks: list[Block] = []
-        sig = pd.DataFrame()
-        if not runs.empty:
-            ctx.baseline = analysis.pick_baseline(runs, baseline)
-            ctx.summary = analysis.summary_table(runs, ctx.baseline)
-            sig = analysis.significance(runs, ctx.baseline, artifacts)
-            blocks += _variant_blocks(ctx, sig, excluded)
+        blocks, sig, groups = _report_runs(ctx, excluded, baseline)
         if found_study is not None:
             parent, children, study_warnings = found_study
             ctx.warnings.extend(study_warnings)
             blocks += study_section(ctx, study, parent, children)
-        files = _write(out, title, _header(title, uri, ctx, notes) + blocks, ctx.summary, sig)
+        files = _write(out, title, _header(title, uri, ctx, notes, groups) + blocks, ctx.summary, sig)
     return {**files, "runs": len(runs), "excluded": len(excluded), "variants": int(runs["label"].nunique())
-            if not runs.empty else 0, "baseline": ctx.baseline or None, "figures": list(ctx.figures),
-            "warnings": list(ctx.warnings), "summary": ctx.summary, "significance": sig}
+            if not runs.empty else 0, "baseline": ctx.baseline or None, "datasets": groups,
+            "figures": list(ctx.figures), "warnings": list(ctx.warnings), "summary": ctx.summary,
+            "significance": sig}

@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from genrebench.errors import UserError
 from genrebench.metrics import canonical_keys
-from genrebench.store_urls import resolve_tracking_uri, sqlite_path
+from genrebench.store_urls import resolve_tracking_uri
 
 PARENT_TAG = "tags.mlflow.parentRunId"
 ROLE_TAG = "tags.genrebench.role"
@@ -31,10 +31,7 @@ SEARCH_PAGE = 1000
 
 def open_store(tracking_uri: str | None) -> tuple[MlflowClient, str]:
     """A client for the store (same resolution as `run`); a missing sqlite store is an error, not a new one."""
-    uri = resolve_tracking_uri(tracking_uri)
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
-        raise UserError(f"no MLflow store at {db}: run an experiment first or pass --tracking-uri")
+    uri = resolve_tracking_uri(tracking_uri, must_exist=True)  # read-only: never creates a store or its folder
     return MlflowClient(uri), uri
 
 

@@ -90,15 +90,20 @@ def _run_rows(ctx: Context, frame: pd.DataFrame, reason: bool) -> list[list]:
     return rows
 
 
-def environment_section(ctx: Context, excluded: pd.DataFrame) -> list[Block]:
+def run_table(ctx: Context, frame: pd.DataFrame, reason: bool = False) -> Table:
+    """Runs with their MLflow links (and why each was left out, with `reason`)."""
     headers = ["run id", "experiment", "variant", "seed", "status", "dataset", "started (UTC)"]
+    return Table([*headers, "reason"] if reason else headers, _run_rows(ctx, frame, reason))
+
+
+def environment_section(ctx: Context, excluded: pd.DataFrame) -> list[Block]:
     local = not ctx.tracking_uri.startswith(("http://", "https://"))
     how = ("run `genrebench ui` (or `mlflow ui --backend-store-uri` with this store) and follow the links"
            if local else "the links open the tracking server")
     blocks: list[Block] = [Heading("Data and environment"), *_dataset_blocks(ctx), *_code_blocks(ctx),
                            Heading("Runs in this report", 3), Para(f"To open a run in MLflow, {how}."),
-                           Table(headers, _run_rows(ctx, ctx.runs, reason=False))]
+                           run_table(ctx, ctx.runs)]
     if not excluded.empty:
         blocks += [Heading("Excluded runs", 3), Para("Only FINISHED runs enter the tables; these were left out."),
-                   Table([*headers, "reason"], _run_rows(ctx, excluded, reason=True))]
+                   run_table(ctx, excluded, reason=True)]
     return blocks

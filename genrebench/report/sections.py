@@ -10,14 +10,18 @@ import pandas as pd
 
 from genrebench.report import analysis, figures, stats
 from genrebench.report.collect import Artifacts
-from genrebench.report.render import Block, Bullets, Cell, Heading, Image, Para, Table, Warn, fmt, fmt_count
+from genrebench.report.render import Block, Bullets, Cell, Heading, Image, Para, Table, fmt, fmt_count
 
 COUNT_METRICS = {"best_epoch", "model_parameters"}
 
 
 @dataclass
 class Context:
-    """What every section reads: the kept runs, the baseline, the summary, artifacts and where figures go."""
+    """What every section reads: the kept runs, the baseline, the summary, artifacts and where figures go.
+
+    A report on several datasets gives each dataset group a copy (`dataclasses.replace`) with its own runs and a
+    `figure_prefix`; the copies share the `warnings` and `figures` lists.
+    """
 
     runs: pd.DataFrame
     baseline: str
@@ -27,11 +31,12 @@ class Context:
     tracking_uri: str
     warnings: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    figure_prefix: str = ""
 
     def figure_path(self, name: str) -> Path:
         folder = self.out_dir / "figures"
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", name) + ".png")
+        return folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", self.figure_prefix + name) + ".png")
 
     def image(self, path: Path, alt: str) -> Image:
         self.figures.append(path)
@@ -52,14 +57,11 @@ def _stat_cell(row: pd.Series, metric: str) -> str:
 def summary_section(ctx: Context) -> list[Block]:
     s = ctx.summary
     best = analysis.best_rows(s)
-    mixed = len(set(",".join(s["fingerprints"]).split(","))) > 1
-    headers = ["variant", "seeds", *(["dataset"] if mixed else []), *(h for _, h, _ in analysis.METRICS)]
+    headers = ["variant", "seeds", *(h for _, h, _ in analysis.METRICS)]
     rows, classes = [], []
     for label, row in s.iterrows():
         cells: list = [Cell(f"{label} (baseline)" if row["baseline"] else str(label), bold=bool(row["baseline"])),
                        str(row["seeds"])]
-        if mixed:
-            cells.append(row["fingerprints"])
         cells += [Cell(_stat_cell(row, m), bold=label in best.get(m, set())) for m, _, _ in analysis.METRICS]
         rows.append(cells)
         classes.append("baseline" if row["baseline"] else "")
@@ -69,22 +71,11 @@ def summary_section(ctx: Context) -> list[Block]:
         "F1, lower training time and parameter count; best epoch is not ranked). Track accuracy averages "
         "each track's chunk probabilities; chunk accuracy scores every chunk on its own and is not a track "
         "accuracy. Numbers are rounded to 3 decimals; `summary.csv` beside this page holds them unrounded.")]
-    if mixed:
-        blocks.append(Warn(ctx_warning(ctx, "the table mixes runs from different datasets (fingerprints "
-                                            f"{', '.join(sorted(set(','.join(s['fingerprints']).split(','))))}); "
-                                            "their numbers are not comparable")))
     single = [str(lab) for lab, r in s.iterrows() if r["seeds"] == 1]
     if single:
         blocks.append(Para(f"One seed only, so no std and no confidence interval: {', '.join(single)}."))
     blocks.append(Table(headers, rows, classes))
     return blocks
-
-
-def ctx_warning(ctx: Context, text: str) -> str:
-    """Record a warning for the caller and return it for the page."""
-    if text not in ctx.warnings:
-        ctx.warnings.append(text)
-    return text
 
 
 def ablation_section(ctx: Context) -> list[Block]:

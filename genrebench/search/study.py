@@ -24,7 +24,7 @@ from rich.console import Console
 from genrebench.config import ExperimentConfig, set_dotted
 from genrebench.data import PreparedData, prepare_data
 from genrebench.errors import UserError
-from genrebench.runner import RunOptions, load_variants, sigterm_as_interrupt
+from genrebench.runner import RunOptions, check_before_work, load_variants, sigterm_as_interrupt
 from genrebench.search import storage as tickets
 from genrebench.search.job import StudySettings, WorkerJob
 from genrebench.search.plots import study_figures
@@ -33,6 +33,7 @@ from genrebench.search.space import SearchSpace, apply_params, check_space, load
 from genrebench.search.trial import DIRECTION
 from genrebench.search.workers import run_workers
 from genrebench.store_urls import redact_uri
+from genrebench.tracking.liveness import FAILURE_TAG
 from genrebench.tracking.params import flatten
 from genrebench.tracking.tracker import MlflowTracker
 
@@ -143,6 +144,7 @@ def _close_orphans(tracker: MlflowTracker, trials: list[optuna.trial.FrozenTrial
         if tracker.client.get_run(run_id).info.status == "RUNNING":
             tracker.client.set_tag(run_id, "genrebench.trial_state", "FAIL")
             tracker.client.set_tag(run_id, "genrebench.error", "worker stopped sending heartbeats")
+            tracker.client.set_tag(run_id, FAILURE_TAG, "worker stopped sending heartbeats")
             tracker.client.set_terminated(run_id, "FAILED")
 
 
@@ -188,7 +190,7 @@ def load_study_job(spec: str, settings: StudySettings, sets: list[str], quick: b
     if settings.n_trials < 1:
         raise UserError(f"--trials must be at least 1, got {settings.n_trials}")
     if settings.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {settings.workers}")
+        raise UserError(f"--jobs must be at least 1, got {settings.workers}")
     variants = load_variants(spec, sets, quick, epochs, opts)
     if len(variants) != 1:
         raise UserError(f"{spec}: a study searches one configuration, but this file sweeps into {len(variants)} "
@@ -203,6 +205,7 @@ def load_study_job(spec: str, settings: StudySettings, sets: list[str], quick: b
                           f"{settings.n_trials - points} trial(s) will repeat points", stacklevel=2)
     make_pruner(settings.pruner, space, cfg.train.epochs)
     check_space(cfg, space, settings.space)
+    check_before_work([cfg])  # the device and cache folder, before the data is prepared
     name = settings.study_name or f"{cfg.name}-{Path(settings.space).stem}"
     return WorkerJob(settings=settings, study_name=name, url=tickets.storage_url(settings.storage),
                      experiment=cfg.name, cfg=cfg, space=space, parent_run_id=None)
@@ -228,6 +231,9 @@ def run_study(job: WorkerJob, progress: bool = True) -> dict:
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
+        raise
+    except BaseException as exc:
+        tracker.tag_failure(job.parent_run_id, exc)
         raise
     finally:
         summary = finalize(study, job, tracker, status)

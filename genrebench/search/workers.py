@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from genrebench.data import PreparedData, prepare_data
+from genrebench.progress import duration, line
 from genrebench.runner import data_key, sigterm_as_interrupt
 from genrebench.search import storage as tickets
 from genrebench.search.job import WorkerJob
@@ -49,11 +50,13 @@ def _seed_for_trial(study: optuna.Study, job: WorkerJob, number: int) -> None:
 
 
 def _trial_line(storage: RDBStorage, trial_id: int, state: TrialState, worker: int) -> str:
+    """The line each finished trial leaves on stderr, on a terminal and in a log alike."""
     t = storage.get_trial(trial_id)
     value = f"{t.value:.3f}" if t.value is not None else "-"
     params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+    took = duration(t.duration.total_seconds()) if t.duration is not None else "-"
     return (f"trial {t.number:>3} {state.name:<8} val track acc {value}  epochs {len(t.intermediate_values)}  "
-            f"{params}  [worker {worker}]")
+            f"{params}  {took}  [worker {worker}]")
 
 
 def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]:
@@ -80,7 +83,7 @@ def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]
         _seed_for_trial(study, job, storage.get_trial_number_from_id(trial_id))
         state = run_trial(study, storage, trial_id, ctx, tracker)
         ran[state.name] += 1
-        err.print(_trial_line(storage, trial_id, state, job.index), highlight=False, soft_wrap=True)
+        line(_trial_line(storage, trial_id, state, job.index))
     return dict(ran)
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlflow import MlflowClient
-from mlflow.entities import RunStatus, ViewType
+if TYPE_CHECKING:  # mlflow is imported by the functions that talk to a store: `runs` reads tags without it
+    from mlflow import MlflowClient
 
 HOST_TAG = "genrebench.host"
 PID_TAG = "genrebench.pid"
@@ -54,7 +55,16 @@ def owner_tags() -> dict[str, str]:
     return tags
 
 
+def orphaned(tags: dict[str, str], host: str | None = None) -> bool:
+    """True when a RUNNING run with these tags was started on this host by a process that no longer exists."""
+    if tags.get(HOST_TAG) != (host or socket.gethostname()) or not tags.get(PID_TAG, "").isdigit():
+        return False
+    return not process_alive(int(tags[PID_TAG]), tags.get(PID_START_TAG))
+
+
 def _experiment_ids(client: MlflowClient) -> list[str]:
+    from mlflow.entities import ViewType
+
     ids, token = [], None
     while True:
         page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
@@ -69,6 +79,8 @@ def reap_stale_runs(client: MlflowClient) -> list[dict]:
 
     Returns one dict per run ended: run id, run name, pid.
     """
+    from mlflow.entities import RunStatus, ViewType
+
     host = socket.gethostname()
     ids = _experiment_ids(client)
     if not ids:
@@ -78,7 +90,7 @@ def reap_stale_runs(client: MlflowClient) -> list[dict]:
     reaped = []
     for run in runs:
         tags = run.data.tags
-        if not tags.get(PID_TAG, "").isdigit() or process_alive(int(tags[PID_TAG]), tags.get(PID_START_TAG)):
+        if not orphaned(tags, host):
             continue
         client.set_tag(run.info.run_id, FAILURE_TAG, f"process {tags[PID_TAG]} on {host} ended without closing "
                                                      "the run (killed?); marked FAILED by a later command")

@@ -18,7 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -28,13 +28,13 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from genrebench.data.prepare import PreparedData
 from genrebench.errors import UserError
-from genrebench.locks import file_lock
-from genrebench.store_urls import default_artifact_root, redact_uri, resolve_tracking_uri, sqlite_path
+from genrebench.store_urls import check_store_writable, default_artifact_root, redact_uri, resolve_tracking_uri
 from genrebench.tracking import model_export
 from genrebench.tracking.artifacts import write_artifacts
-from genrebench.tracking.liveness import owner_tags, reap_stale_runs
+from genrebench.tracking.liveness import FAILURE_TAG, owner_tags
 from genrebench.tracking.params import flatten
 from genrebench.tracking.provenance import dataset_input, result_tags
+from genrebench.tracking.store import open_client
 from genrebench.train.checkpoint import CHECKPOINT_ARTIFACT, load_checkpoint, save_checkpoint
 from genrebench.train.result import Result
 
@@ -44,6 +44,8 @@ PARAMS_PER_BATCH = 100
 TAGS_PER_BATCH = 100
 METRICS_PER_BATCH = 1000
 MAX_PARAM_LENGTH = 6000
+# A failure reason is one line in `genrebench runs`: the gist, not the traceback.
+FAILURE_CHARS = 250
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -51,9 +53,14 @@ def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[i:i + size]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+def failure_reason(exc: BaseException) -> str:
+    """`ExceptionType: first line of its message`, at most FAILURE_CHARS characters: what a failed run's
+    `genrebench.failure` tag says."""
+    lines = str(exc).strip().splitlines()
+    reason = f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
+    return reason if len(reason) <= FAILURE_CHARS else reason[:FAILURE_CHARS - 1] + "…"
+
+
 # MLflow 3's UI opens an experiment of unknown kind on its GenAI (traces) view, which hides the runs table and
 # charts; this kind makes it land on the runs.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -72,29 +79,14 @@ class MlflowTracker:
     def __init__(self, tracking_uri: str | None = None,
                  system_metrics_seconds: float | None = SYSTEM_METRICS_SECONDS) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        check_store_writable(self.tracking_uri)  # a tracker writes runs: a read-only store fails now, not later
         # CPU, memory, disk, network (and GPU, with pynvml) sampled while a run is open; None turns it off.
         self.system_metrics_seconds = system_metrics_seconds
         self._local = threading.local()
         self.client = self._open_store()
 
     def _open_store(self) -> MlflowClient:
-        """A client on the store, whose tables exist, after ending runs whose process is gone.
-
-        For SQLite this happens under a file lock: processes that start together would otherwise all
-        run MLflow's schema migrations (which the client does on creation) at once and trip over each
-        other's tables.
-        """
-        db = sqlite_path(self.tracking_uri)
-        with file_lock(f"{db}.lock") if db is not None else nullcontext():
-            try:
-                client = MlflowClient(self.tracking_uri)
-                reaped = reap_stale_runs(client)
-            except MlflowException as exc:
-                raise UserError(f"tracking store {redact_uri(self.tracking_uri)}: {_first_line(exc)}") from exc
-        for r in reaped:
-            warnings.warn(f"run {r['run_id']} ({r['run_name']}) was RUNNING but its process {r['pid']} is gone: "
-                          "marked FAILED", stacklevel=3)
-        return client
+        return open_client(self.tracking_uri)
 
     def __repr__(self) -> str:
         return f"MlflowTracker({redact_uri(self.tracking_uri)!r})"
@@ -154,6 +146,8 @@ class MlflowTracker:
         try:
             self.log_params(params or {})
         except BaseException as exc:  # never leave a half-started run RUNNING
+            if not isinstance(exc, KeyboardInterrupt):
+                self.tag_failure(run_id, exc)
             self.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", run_id)
             raise
         return run_id
@@ -219,8 +213,19 @@ class MlflowTracker:
         except KeyboardInterrupt:
             status = "KILLED"
             raise
+        except BaseException as exc:
+            self.tag_failure(run_id, exc)
+            raise
         finally:
             self.end_run(status, run_id)
+
+    def tag_failure(self, run_id: str, exc: BaseException) -> None:
+        """Record why `run_id` failed in its `genrebench.failure` tag (what `genrebench runs` shows). Best effort:
+        a store that fails here must not hide the error being reported."""
+        try:
+            self.client.set_tag(run_id, FAILURE_TAG, failure_reason(exc))
+        except Exception as tag_exc:  # noqa: BLE001 - the original exception is the one to raise
+            warnings.warn(f"could not record the failure of run {run_id}: {tag_exc}", stacklevel=3)
 
     @contextmanager
     def _system_metrics(self, run_id: str, resumed: bool) -> Iterator[None]:
@@ -253,6 +258,8 @@ class MlflowTracker:
         `activate` also makes it the run that `log_metrics` and friends write to."""
         self.client.update_run(run_id, status="RUNNING")
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in {**owner_tags(), **(tags or {})}.items()])
+        if FAILURE_TAG in self.client.get_run(run_id).data.tags:  # an earlier attempt's reason no longer applies
+            self.client.delete_tag(run_id, FAILURE_TAG)
         if activate:
             self._stack.append(run_id)
 

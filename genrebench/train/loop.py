@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -22,6 +21,7 @@ from genrebench.config import ExperimentConfig
 from genrebench.data.dataset import build_datasets
 from genrebench.data.prepare import PreparedData
 from genrebench.models import create_model
+from genrebench.progress import VERBOSE, Display, display
 from genrebench.train.bundle import make_bundle
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, set_rng_state, snapshot, stop_requested
 from genrebench.train.metrics import split_eval
@@ -30,8 +30,9 @@ from genrebench.train.result import Result, SplitEval
 Callback = Callable[[int, Mapping[str, float]], None]
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda > mps > cpu; an explicit name must be available."""
+def resolve_device(name: str, what: str = "train.device") -> torch.device:
+    """`auto` picks cuda > mps > cpu; an explicit name must be available (a UserError naming `what` and the
+    device says why not and what to use instead). Cheap: callers check before any data is prepared."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -43,10 +44,26 @@ def resolve_device(name: str) -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError as exc:
-        raise UserError(f"train.device: unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device: {name!r} requested but CUDA is not available on this machine")
+        raise UserError(f"{what}: unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from exc
+    why = _unavailable(dev)
+    if why:
+        raise UserError(f"{what} {name}: {why}; use --device cpu or auto")
     return dev
+
+
+def _unavailable(dev: torch.device) -> str | None:
+    """Why `dev` cannot be used on this machine, or None when it can."""
+    if dev.type == "cuda":
+        if torch.version.cuda is None:
+            return f"CUDA is not available on this machine (torch {torch.__version__} is built without CUDA)"
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            return "CUDA is not available on this machine (no GPU found, or none visible in CUDA_VISIBLE_DEVICES)"
+        if dev.index is not None and dev.index >= count:
+            return f"this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return "MPS is not available on this machine (it needs Apple silicon and a torch built with MPS)"
+    return None
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -76,14 +93,17 @@ def autocast_for(device: torch.device):
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    device: torch.device, progress: Progress | None = None) -> dict[str, float]:
-    """One pass over the training chunks; sums stay on the device so there is no per-step sync."""
+                    device: torch.device, shown: Display | None = None) -> dict[str, float]:
+    """One pass over the training chunks; sums stay on the device so there is no per-step sync.
+
+    `shown` draws the batches as a bar (terminal) or, with `-v`, as lines (log); None draws nothing.
+    """
     model.train()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     n, start = 0, time.perf_counter()
-    task = progress.add_task("train", total=len(loader), stats="") if progress else None
+    task = shown.task("train", len(loader), "batches", log_from=VERBOSE) if shown is not None else None
     for step, (x, y, _) in enumerate(loader):
         if stop_requested():  # a signal whose KeyboardInterrupt was swallowed (see stop_requested)
             raise KeyboardInterrupt("stop requested")
@@ -97,15 +117,14 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         loss_sum += loss.detach()
         correct += (logits.argmax(1) == y).sum()
         n += len(y)
-        if progress is not None and (step % 10 == 0 or step == len(loader) - 1):
+        if task is not None and (step % 10 == 0 or step == len(loader) - 1):
             # A sync every 10 steps keeps the live numbers honest at negligible cost.
-            stats = f"loss {loss_sum.item() / n:.3f} acc {correct.item() / n:.3f}"
-            progress.update(task, completed=step + 1, stats=stats)
+            task.update(step + 1, f"loss {loss_sum.item() / n:.3f} acc {correct.item() / n:.3f}")
     # .item() waits for the device: the clock stops after the epoch's queued work, not before (CUDA).
     loss, acc = loss_sum.item() / max(n, 1), correct.item() / max(n, 1)
     seconds = time.perf_counter() - start
-    if progress is not None:
-        progress.remove_task(task)
+    if task is not None:
+        task.close()
     return {"train_loss": loss, "train_chunk_acc": acc, "epoch_seconds": seconds,
             "samples_per_second": n / seconds if seconds > 0 else 0.0}
 
@@ -148,20 +167,17 @@ def _scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer):
     return None
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), disable=not enabled, transient=True)
-
-
-def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
-    return (f"epoch {epoch}/{epochs}  train loss {m['train_loss']:.3f} acc {m['train_chunk_acc']:.3f}  "
+def _epoch_line(cfg: ExperimentConfig, epoch: int, m: dict[str, float], best_epoch: int) -> str:
+    """The line each epoch leaves on stderr, on a terminal and in a log alike."""
+    return (f"{cfg.name} seed {cfg.train.seed}  epoch {epoch}/{cfg.train.epochs}  "
+            f"train loss {m['train_loss']:.3f} acc {m['train_chunk_acc']:.3f}  "
             f"val loss {m['val_loss']:.3f} chunk acc {m['val_chunk_acc']:.3f} track acc {m['val_track_acc']:.3f}  "
-            f"{m['epoch_seconds']:.1f} s")
+            f"lr {m['lr']:.3g}  {m['epoch_seconds']:.1f} s  best epoch {best_epoch}")
 
 
-def _epoch_metrics(loop: dict, device, prepared, progress) -> dict[str, float]:
+def _epoch_metrics(loop: dict, device, prepared, shown: Display) -> dict[str, float]:
     model, loaders, optimizer = loop["net"], loop["loaders"], loop["optimizer"]
-    metrics = train_one_epoch(model, loaders["train"], optimizer, device, progress)
+    metrics = train_one_epoch(model, loaders["train"], optimizer, device, shown)
     val = evaluate(model, loaders["val"], device, prepared)
     return {**metrics, **_named("val", val, registry.metric_names("epoch", "val")),
             "lr": optimizer.param_groups[0]["lr"]}
@@ -229,7 +245,8 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
         prepared: Data from `genrebench.data.prepare_data`, split per track.
         tracker: Anything with `log_metrics(dict, step)`; None logs nothing.
         callbacks: Called as `cb(epoch, metrics)` after each epoch; one may raise to stop (search pruning).
-        progress: Show a live progress bar.
+        progress: Report progress on stderr: live bars on a terminal, one line per epoch in a log
+            (`genrebench.progress` decides which, and keeps quiet when asked to).
         evaluate_test: False leaves the test split untouched (search must never look at it); then
             `Result.test` is None and `Result.final` holds validation numbers only.
         resume: A checkpoint (see `genrebench.train.checkpoint`) to continue from instead of epoch 0.
@@ -245,10 +262,12 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
     start = time.perf_counter() - loop["seconds"]
     last = snapshot(loop)  # the resume point while the first epoch runs
     try:
-        with _progress(progress) as bar:
-            epochs_task = bar.add_task(f"{cfg.name} epochs", total=t.epochs, completed=loop["epoch"], stats="")
+        with display(progress) as shown:
+            # In a log the epoch lines below are the progress: the epochs task draws only as a bar.
+            epochs_task = shown.task(f"{cfg.name} epochs", t.epochs, "epochs", log_from=None)
+            epochs_task.update(loop["epoch"])
             while loop["epoch"] < t.epochs and not (t.early_stopping and loop["stale"] >= t.early_stopping):
-                metrics = {"epoch": loop["epoch"] + 1, **_epoch_metrics(loop, device, prepared, bar)}
+                metrics = {"epoch": loop["epoch"] + 1, **_epoch_metrics(loop, device, prepared, shown)}
                 # Checkpoint and metrics of an epoch go together: an interruption in between would make
                 # a resumed run log an epoch twice or skip one.
                 with deferred_interrupts():
@@ -258,9 +277,8 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
                     if tracker is not None:
                         tracker.log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step=loop["epoch"])
                 stats = f"val_track_acc {metrics['val_track_acc']:.3f} (best epoch {loop['best_epoch']})"
-                bar.update(epochs_task, advance=1, stats=stats)
-                if progress:  # one persistent line per epoch: the bar is transient and invisible when piped to a log
-                    bar.console.print(_epoch_line(loop["epoch"], t.epochs, metrics))
+                epochs_task.update(loop["epoch"], stats)
+                shown.line(_epoch_line(cfg, loop["epoch"], metrics, loop["best_epoch"]))
                 for cb in callbacks or []:
                     cb(loop["epoch"], metrics)
     except KeyboardInterrupt as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from genrebench.train.result import SplitEval
 
@@ -20,6 +19,9 @@ def _accuracy(true: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
 
 
 def _macro_f1(true: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    # sklearn is imported where used: it costs seconds, and a command that fails its checks never needs it
+    from sklearn.metrics import f1_score
+
     # Over all classes, so a class the model never predicts counts as F1 = 0 rather than vanishing.
     return float(f1_score(true, pred, labels=list(range(n_classes)), average="macro", zero_division=0))
 
@@ -38,6 +40,8 @@ def track_probabilities(chunk_probs: np.ndarray, chunk_tracks: np.ndarray,
 
 
 def per_class_table(true: np.ndarray, pred: np.ndarray, labels: list[str]) -> list[dict]:
+    from sklearn.metrics import precision_recall_fscore_support
+
     p, r, f, s = precision_recall_fscore_support(true, pred, labels=list(range(len(labels))), zero_division=0)
     return [{"label": lab, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, lab in enumerate(labels)]
@@ -46,6 +50,8 @@ def per_class_table(true: np.ndarray, pred: np.ndarray, labels: list[str]) -> li
 def split_eval(chunk_probs: np.ndarray, chunk_labels: np.ndarray, chunk_tracks: np.ndarray,
                track_labels: np.ndarray, labels: list[str], loss: float) -> SplitEval:
     """All metrics of one split from its chunk softmax outputs."""
+    from sklearn.metrics import confusion_matrix
+
     n = len(labels)
     chunk_pred = chunk_probs.argmax(axis=1)
     ids, t_true, t_probs = track_probabilities(chunk_probs, chunk_tracks, track_labels)

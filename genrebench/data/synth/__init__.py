@@ -17,6 +17,7 @@ Modules, each with one job; each imports only modules above it in this list, so 
     grid       the swung sixteenth grid and the step-pattern parser
     mastering  room, EQ, swell, limiter, noise and final level
     render     the arranger: every random draw of a track, in order; `render_track`, `track_seed`
+    manifest   the settings a written set records, and the checks that keep a folder from being overwritten
     writer     `write_synthetic_dataset`: WAV files in a GTZAN-style folder
 """
 
