@@ -56,16 +56,23 @@ class FeatureConfig(Section):
         return self
 
 
+# The split methods built into `data.splits`; named protocols (`data.protocols`) add to them.
+SPLIT_METHODS = ("auto", "stratified", "kfold", "lists", "manifest")
+
+
 class SplitConfig(Section):
     """How tracks (or groups) are assigned to train/val/test before any chunking."""
 
-    # auto: the manifest's split column when it has one, else a stratified split.
-    method: Literal["auto", "stratified", "kfold", "lists", "manifest"] = "auto"
+    # auto: the manifest's split column when it has one, else a stratified split. Also a named protocol
+    # (`genrebench protocols`); the name is checked against that registry at load time, as model names are.
+    method: str = "auto"
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     seed: int = 42
     folds: int = Field(5, ge=3, le=100)
     fold: int = Field(0, ge=0)
     lists_dir: str | None = None
+    # A group (artist) spanning splits of a manifest or split lists is an error unless this is true (then a warning).
+    allow_split_groups: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> SplitConfig:

@@ -214,9 +214,10 @@ def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 
 def check_registered(cfg: ExperimentConfig, where: Callable[[str], str]) -> None:
-    """Model and normalizer names must be registered: checked at load time, so a typo fails before any data
-    is prepared rather than after minutes of feature extraction. `where(key)` names who set the key."""
+    """Model, normalizer and split protocol names must be registered: checked at load time, so a typo fails before
+    any data is prepared rather than after minutes of feature extraction. `where(key)` names who set the key."""
     from genrebench.data.features import list_normalizers
+    from genrebench.data.protocols import check_split_method
     from genrebench.models import list_models  # imports torch, which every command that trains needs anyway
 
     for key, what, value, known, listing in (
@@ -225,6 +226,7 @@ def check_registered(cfg: ExperimentConfig, where: Callable[[str], str]) -> None
              f"known: {', '.join(list_normalizers())}")):
         if value not in known:
             raise UserError(f"{where(key)}: unknown {what} {value!r}{did_you_mean(value, known)} ({listing})")
+    check_split_method(cfg.data.split.method, where("data.split.method"))
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,16 @@ def print_models(rows: list[dict], n_mels: int, frames: int) -> None:
     out.print(table)
 
 
+def print_protocols(rows: list[dict]) -> None:
+    """`protocols`: one row per named split protocol."""
+    table = Table(title="split protocols (data.split.method: NAME)")
+    for col in ("name", "dataset", "fixes", "source"):
+        table.add_column(col, no_wrap=col == "name")
+    for row in rows:
+        table.add_row(*(escape(row[col]) for col in ("name", "dataset", "fixes", "source")))
+    out.print(table)
+
+
 def print_bench(res: dict) -> None:
     """`bench`: every figure against its target, as a table and as greppable plain lines."""
     env = res["environment"]

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from genrebench import __version__
-from genrebench.cli import bench, data, experiments, models, predict, results
+from genrebench.cli import bench, data, experiments, models, predict, protocols, results
 
 # Click's plain help, not typer's framed rich panels: those cut defaults and help at the console width when
 # piped (`sqlite:///mlruns/mlflo…`) and show switches as `<bool>`. Plain help wraps, never cuts.
@@ -95,6 +95,8 @@ COMMANDS = {
              ["genrebench runs --state FAILED", "genrebench runs baseline --json"]),
     "list": (experiments.list_cmd, "List experiments, their variants and search spaces.", ["genrebench list"]),
     "models": (models.models_cmd, "List registered models with parameters and MACs.", ["genrebench models 'vgg*'"]),
+    "protocols": (protocols.protocols_cmd, "List named split protocols (published splits such as gtzan-ff).",
+                  ["genrebench protocols", "genrebench protocols --json"]),
     "bench": (bench.bench_cmd, "Measure speed and memory against the harness's targets.",
               ["genrebench bench --quick --check", "genrebench bench --json > bench.json"]),
     "ui": (results.ui_cmd, "Open the MLflow UI on this project's runs.", ["genrebench ui --port 5001"]),

@@ -19,6 +19,7 @@ from genrebench.config import DataConfig, FeatureConfig, SynthConfig
 from genrebench.data.audio import TOO_SHORT
 from genrebench.data.cache import Entry, FeatureCache, StatIndex, default_cache_dir, extract_one
 from genrebench.data.features import ChunkLayout, chunk_layout, min_samples
+from genrebench.data.protocols import get_protocol, list_protocols
 from genrebench.data.sources import SPLIT_NAMES, Track, TrackList, open_source
 from genrebench.data.splits import assign_splits, split_counts
 from genrebench.errors import UserError
@@ -87,10 +88,13 @@ def synthetic_root(cfg: SynthConfig, cache_dir: Path, sample_rate: int, progress
 
 
 def resolve_source(data: DataConfig, cache_dir: Path, progress: bool = True) -> TrackList:
-    """`synthetic` -> the built-in set (generated with progress on first use); otherwise a folder or a manifest CSV."""
+    """`synthetic` -> the built-in set (generated with progress on first use); otherwise a folder or a manifest CSV.
+    A split protocol (`data.split.method`) reads the root its own way, every track with its published split."""
+    protocol = get_protocol(data.split.method)
     if data.source == "synthetic":
-        return open_source(synthetic_root(data.synthetic, cache_dir, data.audio.sample_rate, progress))
-    return open_source(data.source)
+        root = synthetic_root(data.synthetic, cache_dir, data.audio.sample_rate, progress)
+        return protocol.load(root, data.strict) if protocol else open_source(root)
+    return protocol.load(Path(data.source), data.strict) if protocol else open_source(data.source)
 
 
 def _worker_count(requested: int, jobs: int) -> int:
@@ -176,12 +180,16 @@ def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -
         keep.append((track, entry, starts))
     _handle_problems(report, tracklist, data.strict)
     tracks = [k[0] for k in keep]
-    splits = assign_splits(tracklist, tracks, data.split)
+    # A protocol's tracks carry their published split, which is what the `manifest` method reads.
+    split_cfg = data.split
+    if split_cfg.method in list_protocols():
+        split_cfg = split_cfg.model_copy(update={"method": "manifest"})
+    splits = assign_splits(tracklist, tracks, split_cfg)
     prepared = PreparedData(tracklist=tracklist, tracks=tracks, entries=[k[1] for k in keep], splits=splits,
                             starts=[k[2] for k in keep], layout=layout, report=report,
                             fingerprint=_fingerprint(tracklist, extracted["entries"]),
                             stats={"decoded": extracted["decoded"], "cached": extracted["cached"],
-                                   "workers": extracted["workers"]})
+                                   "workers": extracted["workers"], "excluded": len(tracklist.excluded)})
     _check_splits(prepared)
     return prepared
 

@@ -24,6 +24,8 @@ class Track:
     label: str
     group: str | None = None
     split: str | None = None
+    # The manifest line the track came from (header = line 1), for errors that name a row; not part of identity.
+    row: int | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -35,6 +37,9 @@ class TrackList:
     root: Path
     kind: str
     ignored: list[str] = field(default_factory=list)
+    # Audio files in the root that a split protocol's lists leave out: counted, never used.
+    excluded: list[str] = field(default_factory=list)
+    manifest: Path | None = None
 
     def relpath(self, track: Track) -> str:
         """Path of a track relative to the dataset root (POSIX separators), as split lists write it."""
@@ -118,11 +123,11 @@ def manifest_source(path: Path | str) -> TrackList:
             if split.lower() not in _SPLIT_ALIASES:
                 raise UserError(f"manifest {path} line {line_no}: unknown split {split!r} (use train, val or test)")
             split = _SPLIT_ALIASES[split.lower()]
-        tracks.append(Track(path=audio, label=label, group=row.get("group") or None, split=split))
+        tracks.append(Track(path=audio, label=label, group=row.get("group") or None, split=split, row=line_no))
     labels = sorted({t.label for t in tracks})
     if len(labels) < 2:
         raise UserError(f"manifest {path} needs at least 2 labels, found {len(labels)}")
-    return TrackList(tracks=tracks, labels=labels, root=root, kind="manifest")
+    return TrackList(tracks=tracks, labels=labels, root=root, kind="manifest", manifest=path)
 
 
 def open_source(spec: Path | str) -> TrackList:

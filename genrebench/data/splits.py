@@ -14,6 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from genrebench.config import SplitConfig
+from genrebench.data.integrity import (
+    check_duplicate_rows,
+    check_groups,
+    check_split_column,
+    listing,
+    manifest_name,
+    rows_of,
+)
 from genrebench.data.sources import SPLIT_NAMES, Track, TrackList
 from genrebench.errors import UserError
 
@@ -26,17 +34,26 @@ def assign_splits(tracklist: TrackList, tracks: list[Track], cfg: SplitConfig) -
     """The split ("train", "val", "test", or None when a split list leaves a track out) of each track."""
     method = cfg.method
     if method == "auto":
-        method = "manifest" if tracks and all(t.split for t in tracks) else "stratified"
+        method = "manifest" if check_split_column(tracklist, tracks, required=False) else "stratified"
     if method == "manifest":
-        missing = [t.path for t in tracks if not t.split]
-        if missing:
-            raise UserError(f"split method 'manifest' but {missing[0]} has no split in the manifest")
-        return [t.split for t in tracks]
+        return _from_manifest(tracklist, tracks, cfg)
     if method == "lists":
-        return _from_lists(tracklist, tracks, Path(cfg.lists_dir))
+        check_duplicate_rows(tracklist, tracks)
+        return _from_lists(tracklist, tracks, Path(cfg.lists_dir), allow_split_groups=cfg.allow_split_groups)
     groups = _groups(tracks)
     by_group = _kfold(groups, cfg) if method == "kfold" else _stratified(groups, cfg)
     return [by_group[_group_of(i, t)] for i, t in enumerate(tracks)]
+
+
+def _from_manifest(tracklist: TrackList, tracks: list[Track], cfg: SplitConfig) -> list[str | None]:
+    """The manifest's split column as written, once every row has one, no path repeats and no group spans
+    splits (a warning instead with `allow_split_groups`)."""
+    check_split_column(tracklist, tracks, required=True)
+    check_duplicate_rows(tracklist, tracks)
+    splits: list[str | None] = [t.split for t in tracks]
+    check_groups(tracks, splits, lambda idx: rows_of(tracklist, [tracks[i] for i in idx], 3),
+                 manifest_name(tracklist), cfg.allow_split_groups)
+    return splits
 
 
 def _group_of(index: int, track: Track) -> str:
@@ -98,31 +115,60 @@ def _kfold(groups: dict[str, dict[str, list[str]]], cfg: SplitConfig) -> dict[st
     return {g: "test" if f == cfg.fold else "val" if f == val_fold else "train" for g, f in fold_of.items()}
 
 
-def _read_list(folder: Path, split: str) -> list[str]:
+def _read_list(folder: Path, split: str) -> tuple[Path, list[tuple[int, str]]]:
+    """The list file found for `split` and its (line number, path) entries; blank and `#` lines skipped."""
     for name in LIST_FILES[split]:
         path = folder / name
         if path.is_file():
             lines = path.read_text(encoding="utf-8").splitlines()
-            return [ln.strip().replace("\\", "/") for ln in lines if ln.strip() and not ln.startswith("#")]
+            return path, [(n, ln.strip().replace("\\", "/")) for n, ln in enumerate(lines, start=1)
+                          if ln.strip() and not ln.startswith("#")]
     raise UserError(f"split lists folder {folder} has no {' or '.join(LIST_FILES[split])}")
 
 
-def _from_lists(tracklist: TrackList, tracks: list[Track], folder: Path) -> list[str | None]:
-    """Splits from `train.txt`/`valid.txt`/`test.txt` of paths relative to the dataset root."""
+def _list_entries(folder: Path) -> dict[str, tuple[str, str, int]]:
+    """Relative path -> (split, list file name, line); a path listed twice, in one file or in two, is an error
+    naming both places."""
     if not folder.is_dir():
         raise UserError(f"split lists folder not found: {folder}")
-    where: dict[str, str] = {}
+    where: dict[str, tuple[str, str, int]] = {}
     for split in SPLIT_NAMES:
-        for rel in _read_list(folder, split):
-            if where.get(rel, split) != split:
-                raise UserError(f"split lists put {rel} in both {where[rel]} and {split}")
-            where[rel] = split
+        path, entries = _read_list(folder, split)
+        for line, rel in entries:
+            if rel in where:
+                first, name, first_line = where[rel]
+                if first == split:
+                    raise UserError(f"split list {path} lists {rel} twice (lines {first_line} and {line})")
+                raise UserError(f"split lists in {folder} put {rel} in both {name} line {first_line} and "
+                                f"{path.name} line {line}")
+            where[rel] = (split, path.name, line)
+    return where
+
+
+def _list_line(rel: str, where: dict[str, tuple[str, str, int]]) -> str:
+    _, name, line = where[rel]
+    return f"{rel} at {name} line {line}"
+
+
+def read_split_lists(folder: Path) -> dict[str, str]:
+    """Relative path -> split from a folder's `train.txt`/`valid.txt`/`test.txt` (or `*_filtered.txt`)."""
+    return {rel: entry[0] for rel, entry in _list_entries(folder).items()}
+
+
+def _from_lists(tracklist: TrackList, tracks: list[Track], folder: Path,
+                allow_split_groups: bool = False) -> list[str | None]:
+    """Splits from `train.txt`/`valid.txt`/`test.txt` of paths relative to the dataset root; a group spanning
+    splits is an error naming the list lines (a warning with `allow_split_groups`)."""
+    where = _list_entries(folder)
     rels = [tracklist.relpath(t) for t in tracks]
     unknown = set(where) - set(rels)
     if unknown:
         warnings.warn(f"{len(unknown)} path(s) in the split lists are not in the dataset "
                       f"(e.g. {sorted(unknown)[0]})", stacklevel=2)
-    return [where.get(rel) for rel in rels]
+    splits = [where[rel][0] if rel in where else None for rel in rels]
+    check_groups(tracks, splits, lambda idx: listing([_list_line(rels[i], where) for i in idx], 2),
+                 f"split lists in {folder}", allow_split_groups)
+    return splits
 
 
 def split_counts(tracks: list[Track], splits: list[str | None], labels: list[str]) -> dict[str, dict[str, int]]:

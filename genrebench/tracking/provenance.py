@@ -15,6 +15,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT
 
 from genrebench import __version__
 from genrebench.data.prepare import PreparedData
+from genrebench.data.protocols import list_protocols
 from genrebench.tracking.mlflow_compat import dataset_entity
 from genrebench.train.result import Result
 
@@ -40,6 +41,8 @@ def result_tags(result: Result, prepared: PreparedData) -> dict[str, str]:
     commit = git_commit()
     tags = {"genrebench.version": __version__, "git.commit": commit, "dataset.fingerprint": prepared.fingerprint,
             "device": result.device}
+    if prepared.tracklist.kind in list_protocols():  # reports compare runs only within one protocol
+        tags["genrebench.protocol"] = prepared.tracklist.kind
     if commit != "unknown":
         dirty = _git("status", "--porcelain", "--untracked-files=no")
         tags["git.dirty"] = str(bool(dirty)).lower()
