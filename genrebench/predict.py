@@ -243,13 +243,3 @@ def predict_paths(paths: Iterable[Path | str], run_id: str | None = None, model_
                 reason = exc.reason
         errors.append({"file": str(path), "error": reason})
     return {"results": results, "errors": errors}
-    bundle, model, load_seconds = _loaded_model(run_id, model_path, tracking_uri, device)
-    errors = []
-    for path, reason in found:
-        try:
-            if reason is not None:
-                raise UnusableFile(path, reason)
-            results.append(_timed_row(bundle, model, path, top_k, device, load_seconds))
-        except UnusableFile as exc:
-            errors.append({"file": exc.path, "error": exc.reason})
-    return {"results": results, "errors": errors}

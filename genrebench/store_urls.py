@@ -140,10 +140,9 @@ def resolve_tracking_uri(uri: str | None = None, must_exist: bool = False) -> st
     `must_exist` is for commands that only read (runs, report, predict --run): a missing sqlite store is then a
     UserError ("no store at PATH") instead of a new empty one.
     """
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
-    scheme = urlsplit(uri).scheme
-    if not scheme or scheme == "file" or len(scheme) == 1:  # one letter: a Windows drive, still a path
-        local = Path(uri.removeprefix("file://"))
+    uri = _given_tracking_uri(uri)
+    local = _plain_path(uri)
+    if local is not None:
         if local.suffix not in (".db", ".sqlite", ".sqlite3"):
             raise UserError(f"tracking uri {redact_uri(uri)!r} is a folder (the old file store, which MLflow 3 "
                             f"refuses); use sqlite:///{DEFAULT_STORE} or http://host:port")
@@ -157,6 +156,19 @@ def resolve_tracking_uri(uri: str | None = None, must_exist: bool = False) -> st
     if db is not None:
         ensure_db_folder(db, "tracking store", "pass --tracking-uri or set MLFLOW_TRACKING_URI")
     return uri
+
+
+def _given_tracking_uri(uri: str | None) -> str:
+    """`uri`, else $MLFLOW_TRACKING_URI, else the default store's sqlite URI (absolute), as written: unchecked."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
+
+
+def _plain_path(uri: str) -> Path | None:
+    """The path of a tracking URI that is a plain path or `file://` URL (the store is then that file), else None."""
+    scheme = urlsplit(uri).scheme
+    if not scheme or scheme == "file" or len(scheme) == 1:  # one letter: a Windows drive, still a path
+        return Path(uri.removeprefix("file://"))
+    return None
 
 
 def relative_sqlite_hint(uri: str) -> str:
@@ -194,10 +206,9 @@ def describe_store(uri: str | None = None) -> str:
     any folder, so that a `sqlite:///tmp/x.db` meant as /tmp gets its hint. A sqlite store is shown with its
     absolute path, any other URL redacted; nothing is checked or created here.
     """
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
-    scheme = urlsplit(uri).scheme
-    local = not scheme or scheme == "file" or len(scheme) == 1  # a plain path, as resolve_tracking_uri reads it
-    db = Path(uri.removeprefix("file://")).resolve() if local else sqlite_path(uri)
+    uri = _given_tracking_uri(uri)
+    local = _plain_path(uri)
+    db = local.resolve() if local is not None else sqlite_path(uri)
     hint = relative_sqlite_hint(uri).removeprefix("; ")
     shown = f"sqlite:///{db}" if db is not None else redact_uri(uri)
     return f"tracking store: {shown}" + (f" (hint: {hint})" if hint else "")

@@ -62,7 +62,8 @@ def orphaned(tags: dict[str, str], host: str | None = None) -> bool:
     return not process_alive(int(tags[PID_TAG]), tags.get(PID_START_TAG))
 
 
-def _experiment_ids(client: MlflowClient) -> list[str]:
+def active_experiment_ids(client: MlflowClient) -> list[str]:
+    """The ids of every active experiment of the store, page by page."""
     from mlflow.entities import ViewType
 
     ids, token = [], None
@@ -82,7 +83,7 @@ def reap_stale_runs(client: MlflowClient) -> list[dict]:
     from mlflow.entities import RunStatus, ViewType
 
     host = socket.gethostname()
-    ids = _experiment_ids(client)
+    ids = active_experiment_ids(client)
     if not ids:
         return []
     runs = client.search_runs(ids, filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",

@@ -7,11 +7,11 @@ so a prefix is found with one `search_runs` over every active experiment, filter
 from __future__ import annotations
 
 from mlflow import MlflowClient
-from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from genrebench.errors import UserError
 from genrebench.store_urls import redact_uri
+from genrebench.tracking.liveness import active_experiment_ids
 
 RUN_ID_DIGITS = 32  # MLflow run ids are uuid4 hex strings
 SHOWN = 10  # matches listed when a prefix is ambiguous
@@ -47,13 +47,7 @@ def resolve_run_id(client: MlflowClient, prefix: str) -> str:
 
 def _runs_starting_with(client: MlflowClient, prefix: str) -> list:
     """Up to SHOWN + 1 active runs whose id starts with `prefix` (hex digits only, so no LIKE wildcards)."""
-    experiments, token = [], None
-    while True:
-        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, page_token=token)
-        experiments += [e.experiment_id for e in page]
-        token = page.token
-        if not token:
-            break
+    experiments = active_experiment_ids(client)
     if not experiments:
         return []
     try:

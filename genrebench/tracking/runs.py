@@ -49,8 +49,7 @@ def _read_sqlite(uri: str, experiments: list[str], states: list[str], limit: int
 
 def _read_mlflow(uri: str, experiments: list[str], states: list[str], limit: int) -> list[dict]:
     """The same runs through MLflow's client (which also ends FAILED the runs of dead processes)."""
-    from mlflow.entities import ViewType
-
+    from genrebench.tracking.liveness import active_experiment_ids
     from genrebench.tracking.store import open_client
 
     client = open_client(uri)
@@ -61,7 +60,7 @@ def _read_mlflow(uri: str, experiments: list[str], states: list[str], limit: int
             raise UserError(f"no experiment {name!r} in the store {redact_uri(uri)}")
         ids.append(exp.experiment_id)
     if not experiments:
-        ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+        ids = active_experiment_ids(client)
     names = {i: client.get_experiment(i).name for i in ids}
     found = []
     # MLflow's filter language has no OR: one query per state, merged newest first.

@@ -34,7 +34,7 @@ from genrebench.tracking.artifacts import write_artifacts
 from genrebench.tracking.liveness import FAILURE_TAG, owner_tags
 from genrebench.tracking.params import flatten
 from genrebench.tracking.provenance import dataset_input, result_tags
-from genrebench.tracking.store import open_client
+from genrebench.tracking.store import first_line, open_client
 from genrebench.train.checkpoint import CHECKPOINT_ARTIFACT, load_checkpoint, save_checkpoint
 from genrebench.train.result import Result
 
@@ -56,8 +56,8 @@ def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
 def failure_reason(exc: BaseException) -> str:
     """`ExceptionType: first line of its message`, at most FAILURE_CHARS characters: what a failed run's
     `genrebench.failure` tag says."""
-    lines = str(exc).strip().splitlines()
-    reason = f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
+    name = type(exc).__name__
+    reason = f"{name}: {first_line(exc).strip()}" if str(exc).strip() else name
     return reason if len(reason) <= FAILURE_CHARS else reason[:FAILURE_CHARS - 1] + "…"
 
 
