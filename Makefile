@@ -40,7 +40,7 @@ test-integration: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/genrebench data synth --out $(DEMO_DATA) --tracks-per-genre 12 --seconds 15
 	$(BIN)/genrebench data inspect $(DEMO_DATA)
-	$(BIN)/genrebench run demo --data $(DEMO_DATA)
+	$(BIN)/genrebench run demo --data $(DEMO_DATA) --seeds 3
 	$(BIN)/genrebench report demo
 	@echo "Runs are in mlruns/ (MLflow). Compare them: .venv/bin/genrebench ui  ->  http://127.0.0.1:5000"
 

@@ -73,6 +73,9 @@ class SplitConfig(Section):
     lists_dir: str | None = None
     # A group (artist) spanning splits of a manifest or split lists is an error unless this is true (then a warning).
     allow_split_groups: bool = False
+    # What is assigned to a split. `chunk` deals out chunks at random as the seed did, so windows of one song sit
+    # in train and test: inflated numbers, kept only to measure the leak. Such runs are tagged and marked LEAKY.
+    unit: Literal["track", "chunk"] = "track"
 
     @model_validator(mode="after")
     def _check(self) -> SplitConfig:
@@ -82,6 +85,8 @@ class SplitConfig(Section):
             raise ValueError("fractions: the training fraction must be positive")
         if self.fold >= self.folds:
             raise ValueError(f"fold ({self.fold}) must be less than folds ({self.folds})")
+        if self.unit == "chunk" and self.method not in ("auto", "stratified"):
+            raise ValueError(f"unit 'chunk' deals out chunks at random; it cannot follow method {self.method!r}")
         if self.method == "lists" and not self.lists_dir:
             raise ValueError("method 'lists' needs lists_dir (a folder with train.txt, valid.txt, test.txt)")
         return self
@@ -108,6 +113,16 @@ class DataConfig(Section):
     # 0 = one worker per CPU core.
     workers: int = Field(0, ge=0, le=256)
     strict: bool = False
+    # Twins (one recording twice: a copy, a re-encode, another gain, a shifted excerpt) on both sides of a split
+    # let a model recognise the recording instead of the genre. `group` merges them into one group before a
+    # split genrebench decides (stratified, kfold); `warn` only lists those a split puts apart; `off` skips the search.
+    duplicates: Literal["group", "warn", "off"] = "group"
+
+    @field_validator("duplicates", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` (in a file or `--set data.duplicates=off`) as false.
+        return "off" if value is False else value
 
 
 class ModelConfig(Section):

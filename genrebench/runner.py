@@ -14,6 +14,7 @@ from genrebench.data.prepare import ensure_cache_dir
 from genrebench.data.splits import split_counts
 from genrebench.errors import UserError
 from genrebench.loader import RunOptions, Variant, load_variants
+from genrebench.tracking.tags import data_tags
 from genrebench.train import fit, resolve_device
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, stop_signals
 
@@ -78,7 +79,7 @@ def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = 
                 tags = {"genrebench.role": "run", "genrebench.variant": variant.name,
                         "genrebench.base_variant": str(variant.is_base).lower(),
                         "genrebench.experiment": variant.experiment,
-                        "genrebench.seed": str(cfg.train.seed), "dataset.fingerprint": prepared.fingerprint,
+                        "genrebench.seed": str(cfg.train.seed), **data_tags(cfg, prepared),
                         **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
                 name = f"{variant.name}-seed{cfg.train.seed}"
                 with tracker.run(variant.experiment, name, flatten(cfg.model_dump(mode="json")), tags) as run_id:
@@ -90,7 +91,7 @@ def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = 
 
 def _row(variant: str, experiment: str, cfg: ExperimentConfig, run_id: str, result, prepared: PreparedData) -> dict:
     return {"variant": variant, "seed": cfg.train.seed, "run_id": run_id, "experiment": experiment, **result.final,
-            "skipped_files": len(prepared.report),
+            "skipped_files": len(prepared.report), "leaky": cfg.data.split.unit == "chunk",
             "counts": SplitCounts(split_counts(prepared.tracks, prepared.splits, prepared.labels),
                                   prepared.chunks_per_label("train"))}
 

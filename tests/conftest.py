@@ -29,6 +29,22 @@ def write_audio(
     return path
 
 
+def tracked_experiment(root: Path, name: str, yaml: str, per_label: int, seconds: float = 3.0) -> dict:
+    """An experiment file run the real way (quick, 2 epochs, 2 seeds) on 3 labels of tones, tracked in its own
+    SQLite store and cache under `root`: {"root", "uri", "rows", "db"}."""
+    from genrebench.runner import RunOptions, run_experiment
+
+    data = make_folder(root / "data", labels=("low", "mid", "high"), per_label=per_label, seconds=seconds)
+    spec = root / f"{name}.yaml"
+    spec.write_text(yaml)
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENREBENCH_CACHE", str(root / "cache"))
+        rows = run_experiment(str(spec), ["data.workers=1"], quick=True, epochs=2, seeds=2,
+                              opts=RunOptions(data=str(data)), tracking_uri=uri, progress=False)
+    return {"root": root, "uri": uri, "rows": rows, "db": root / "mlruns" / "mlflow.db"}
+
+
 def make_folder(root: Path, labels=("a", "b", "c"), per_label: int = 4, seconds: float = 3.0) -> Path:
     """root/<label>/<label>.NN.wav tones, one base frequency per label."""
     for li, label in enumerate(labels):

@@ -27,7 +27,8 @@ def test_second_pass_decodes_no_audio(tmp_path, monkeypatch):
     assert len(decodes) == 12 and first.stats["decoded"] == 12
     second = _prep(root)
     # A warm pass answers from the stat index: no worker process is even started.
-    assert len(decodes) == 12 and second.stats == {"decoded": 0, "cached": 12, "workers": 0, "excluded": 0}
+    assert len(decodes) == 12 and second.stats == {"decoded": 0, "cached": 12, "workers": 0, "excluded": 0,
+                                                    "twin_pairs": 0, "test_twins_in_train": 0}
     # chunk-length and normalization ablations reuse the same entries
     prepare_data(DataConfig(source=str(root), workers=1), FEAT.model_copy(update={"chunk_seconds": 2.0}),
                  progress=False)

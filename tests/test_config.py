@@ -151,3 +151,19 @@ def test_local_files_override_shipped_ones_and_may_extend_them(tmp_path, monkeyp
     (env / "baseline.yaml").write_text("train: {epochs: 4}\n")
     monkeypatch.setenv("GENREBENCH_EXPERIMENTS", os.pathsep.join([str(tmp_path / "missing"), str(env)]))
     assert load_experiment("baseline")[0].config.train.epochs == 4  # the variable comes before ./experiments
+
+
+def test_demo_and_leak_check_are_small_recipe_diffs():
+    small = load_experiment("small")[0].config
+    demo, leak = load_experiment("demo"), load_experiment("leak_check")
+    assert [v.config.features.normalization for v in demo] == ["per_chunk", "per_band"]
+    assert [v.config.data.split.unit for v in leak] == ["track", "chunk"]
+    for v in demo + leak:  # each differs from the small recipe only by its sweep key
+        assert v.config.model == small.model and v.config.train == small.train
+        assert v.config.data.synthetic == small.data.synthetic
+
+
+def test_a_bare_yaml_off_means_off_not_false():
+    assert load_experiment("small", sets=["data.duplicates=off"])[0].config.data.duplicates == "off"
+    with pytest.raises(UserError, match="data.duplicates"):
+        load_experiment("small", sets=["data.duplicates=true"])

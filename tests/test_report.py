@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,14 +14,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from conftest import make_folder  # noqa: E402
+from conftest import tracked_experiment  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 from genrebench.errors import UserError  # noqa: E402
 from genrebench.report import build_report  # noqa: E402
 from genrebench.report import stats as rstats  # noqa: E402
-from genrebench.runner import RunOptions, run_experiment  # noqa: E402
 
 EXPERIMENT = "abl_tiny"
 BASE, OTHER = "normalization=per_chunk", "normalization=none"
@@ -38,16 +38,7 @@ METRICS = ["test_track_acc", "test_chunk_acc", "test_track_macro_f1", "best_epoc
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("report")
-    data = make_folder(root / "data", labels=("low", "mid", "high"), per_label=8)
-    spec = root / f"{EXPERIMENT}.yaml"
-    spec.write_text(YAML)
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GENREBENCH_CACHE", str(root / "cache"))
-        rows = run_experiment(str(spec), ["data.workers=1"], quick=True, epochs=2, seeds=2,
-                              opts=RunOptions(data=str(data)), tracking_uri=uri, progress=False)
-    return {"root": root, "uri": uri, "rows": rows, "db": root / "mlruns" / "mlflow.db"}
+    return tracked_experiment(tmp_path_factory.mktemp("report"), EXPERIMENT, YAML, per_label=8)
 
 
 @pytest.fixture(scope="module")
@@ -114,28 +105,10 @@ def test_mean_ci_is_student_t_and_single_seed_has_none():
     assert one["n"] == 1 and one["mean"] == 0.7 and np.isnan(one["std"]) and np.isnan(one["ci_low"])
 
 
-def test_mcnemar_exact_by_hand():
-    base = [True] * 1 + [False] * 9 + [True] * 5
-    var = [False] * 1 + [True] * 9 + [True] * 5
-    out = rstats.mcnemar_exact(base, var)
-    assert (out["b"], out["c"]) == (1, 9)
-    assert out["p_value"] == pytest.approx(2 * (1 + 10) / 2**10)  # 2 * P[Bin(10, .5) <= 1]
-    assert rstats.mcnemar_exact([True, False], [True, False])["p_value"] == 1.0
-    assert rstats.verdict(0.0215, 0.5) == "significantly better than the baseline at 5%"
-    assert rstats.verdict(0.5, -0.3) == "no significant difference at 5%"
-
-
-def test_paired_bootstrap_edge_cases():
-    same = rstats.paired_bootstrap([True, False, True], [True, False, True])
-    assert same["diff"] == 0 and (same["ci_low"], same["ci_high"]) == (0.0, 0.0)
-    all_better = rstats.paired_bootstrap([False] * 5, [True] * 5)
-    assert all_better["diff"] == 1.0 and all_better["ci_low"] == 1.0
-
-
-def test_paired_bootstrap_interval_covers_the_true_difference_about_95_percent_of_the_time():
+def test_one_seed_interval_covers_the_true_difference_about_95_percent_of_the_time():
     """A simulation, not a re-computation: strongly correlated classifiers on 400 tracks with a known true
-    difference of 0.05. A paired 95% interval should cover it in about 95% of repeats; an unpaired resample
-    (or a wrong percentile) would cover it nearly always or clearly less often."""
+    difference of 0.05, one seed each. A paired 95% interval should cover it in about 95% of repeats; an unpaired
+    resample (or a wrong percentile) would cover it nearly always or clearly less often."""
     rng = np.random.default_rng(7)
     repeats, n, flip, covered = 300, 400, 0.05, 0
     true_diff = (0.75 - 0.70) * (1 - 2 * flip)  # P(variant right) - P(baseline right)
@@ -143,7 +116,7 @@ def test_paired_bootstrap_interval_covers_the_true_difference_about_95_percent_o
         easy = rng.random(n)  # a shared per-track difficulty makes the two classifiers' errors correlated
         base = (easy < 0.70) ^ (rng.random(n) < flip)
         var = (easy < 0.75) ^ (rng.random(n) < flip)
-        out = rstats.paired_bootstrap(base, var, n_boot=1000, seed=r)
+        out = rstats.two_level_bootstrap(base, var, n_boot=1000, seed=r)
         covered += out["ci_low"] <= true_diff <= out["ci_high"]
     assert 0.92 <= covered / repeats <= 0.975  # measured: 0.947 paired; unpaired 1.0; an 80% interval 0.78
 
@@ -179,36 +152,43 @@ def _correct(path: str) -> pd.DataFrame:
     return frame.assign(ok=frame["predicted"] == frame["true"])[["track", "ok"]]
 
 
-def test_paired_tests_match_independent_computation(store, report, tmp_path):
+def _exact_sign_flip_p(per_track: np.ndarray) -> float:
+    """Every sign pattern of the tracks that differ, enumerated by hand (a handful of test tracks here)."""
+    x = per_track[per_track != 0]
+    if x.size < 2:
+        return 1.0
+    signs = np.array(list(itertools.product((-1, 1), repeat=x.size)))
+    return float(np.mean(np.abs(signs @ x) >= abs(x.sum()) - 1e-12))
+
+
+def test_paired_tests_count_tracks_once_and_match_independent_computation(store, report, tmp_path):
     client = MlflowClient(store["uri"])
     by = {(r.data.tags["genrebench.variant"], int(r.data.tags["genrebench.seed"])): r.info.run_id
           for r in _runs(store["uri"])}
-    base_parts, var_parts = [], []
+    base_rows, var_rows = [], []
     for seed in (0, 1):
         files = [client.download_artifacts(by[(v, seed)], "predictions_test.csv", str(tmp_path / f"{v}{seed}"))
                  for v in (BASE, OTHER)]
-        merged = _correct(files[0]).merge(_correct(files[1]), on="track", suffixes=("_b", "_v"))
-        base_parts.append(merged["ok_b"].to_numpy())
-        var_parts.append(merged["ok_v"].to_numpy())
-    a, v = np.concatenate(base_parts), np.concatenate(var_parts)
-    b, c = int(np.sum(a & ~v)), int(np.sum(~a & v))
-    p = sps.binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0
-    # An independent bootstrap (scipy's, paired, another random stream): the same interval up to Monte-Carlo
-    # noise, which on this few tracks is at most about one track's worth of accuracy.
-    boot = sps.bootstrap((a.astype(float), v.astype(float)), lambda x, y, axis: y.mean(axis) - x.mean(axis),
-                         paired=True, vectorized=True, n_resamples=20_000, method="percentile",
-                         random_state=np.random.default_rng(12345))
-    lo, hi = boot.confidence_interval
+        merged = _correct(files[0]).merge(_correct(files[1]), on="track", suffixes=("_b", "_v")).sort_values("track")
+        base_rows.append(merged["ok_b"].to_numpy())
+        var_rows.append(merged["ok_v"].to_numpy())
+    a, v = np.array(base_rows, dtype=float), np.array(var_rows, dtype=float)
+    per_track = (v - a).mean(axis=0)  # each test track once, its two seeds averaged
+    p = _exact_sign_flip_p(per_track)
 
     row = report["significance"].set_index("variant").loc[OTHER]
-    assert row["matched_seeds"] == [0, 1] and row["n"] == len(a)
-    assert (row["b"], row["c"]) == (b, c)
+    assert row["matched_seeds"] == [0, 1] and row["n_seeds"] == 2 and row["n_folds"] == 1
+    assert row["n_tracks"] == a.shape[1]  # distinct test tracks, not tracks x seeds
     assert row["p_value"] == pytest.approx(p, abs=1e-12)
-    assert row["diff"] == pytest.approx(v.mean() - a.mean())
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi), abs=1.0 / len(a) + 0.01)
+    assert row["p_holm"] == pytest.approx(p, abs=1e-12)  # one variant tested: Holm changes nothing
+    assert row["diff"] == pytest.approx(per_track.mean())
+    assert row["ci_low"] <= row["diff"] <= row["ci_high"] and row["ci_high"] - row["ci_low"] <= 2.0
+    assert "sign-flip" in row["method"] and "two-level bootstrap" in row["method"]
+    written = pd.read_csv(report["significance_csv"])
+    assert {"n_tracks", "n_seeds", "n_folds", "method", "p_holm"} <= set(written.columns)
     md = report["index_md"].read_text(encoding="utf-8")
     shown = f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-    assert f"| {OTHER} | 0, 1 | {len(a)} |" in md and shown in md and f"{p:.3f}" in md
+    assert f"| {OTHER} | 0, 1 | {a.shape[1]} |" in md and shown in md and f"{p:.3f}" in md
     assert ("no significant difference at 5%" in md) == (p >= 0.05)
 
 

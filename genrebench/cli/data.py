@@ -1,4 +1,5 @@
-"""`genrebench data synth|inspect|cache`: write the synthetic set, inspect a dataset, build the feature cache."""
+"""`genrebench data synth|inspect|cache|audit`: write the synthetic set, inspect a dataset, build the feature cache,
+find duplicate tracks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 
 from genrebench import progress
 from genrebench.cli.options import JsonOpt
-from genrebench.cli.printing import out, print_inspection, print_json
+from genrebench.cli.printing import out, print_audit, print_inspection, print_json, say
 from genrebench.errors import UserError
 
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 2 when any file cannot be used.")]
@@ -91,6 +92,39 @@ def data_cache(
     out.print(f"cache {default_cache_dir(data.cache_dir)}: {s['tracks']} usable tracks, {s['skipped']} skipped; "
               f"decoded {s['decoded']}, reused {s['cached']} ({s['workers']} worker(s))")
     out.print(f"chunks per split: {s['chunks']}  fingerprint {s['fingerprint']}")
+    if s.get("twin_pairs"):
+        out.print(f"{s['twin_pairs']} twin pair(s) (one recording twice), {s['test_twins_in_train']} test track(s) "
+                  f"with a twin in train; genrebench data audit {source} lists them", highlight=False)
+
+
+def data_audit(
+    source: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset folder (root/<label>/*) or manifest CSV "
+                                          "(or 'synthetic').")],
+    cache_dir: Annotated[Path | None, typer.Option(metavar="DIR", help="Cache folder (default $GENREBENCH_CACHE or "
+                                                   "the user cache dir).")] = None,
+    workers: Annotated[int, typer.Option(metavar="N", help="Extraction processes for files not cached yet (0 = one "
+                                         "per core).")] = 0,
+    csv_out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write the pairs as CSV.")]
+    = Path("duplicates.csv"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Find duplicate tracks: exact copies, and near ones (re-encoded, another gain, a shifted excerpt).
+
+    Compares fingerprints of the cached log-mels (the default feature settings), so a warm cache decodes nothing.
+    Each pair: paths relative to the dataset root, kind (exact or near), similarity (1 = identical), offset_seconds
+    (where b starts inside a), label_conflict (the two carry different labels). Runs keep twins in one split
+    (data.duplicates).
+    """
+    from genrebench.data.audit import audit_dataset
+
+    data, feat = _build_data_cfg(source=source, cache_dir=str(cache_dir) if cache_dir else None, workers=workers,
+                                 audio={}, features={})
+    res = audit_dataset(data, feat, csv_out, progress=progress.enabled())
+    if as_json:
+        print_json(res["pairs"])
+        say(f"wrote {len(res['pairs'])} pair(s) to {res['csv']}")
+    else:
+        print_audit(res)
 
 
 def _audio_cfg(sample_rate: int, min_seconds: float):

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from genrebench.tracking.tags import LEAKY
+
 # Piped or redirected, rich would size everything for 80 columns, folding or cutting with "…" the variant names
 # and run ids people copy from a log. A width no output reaches lets every table and line take its natural
 # width (tables never stretch to the console width); on a terminal, the terminal's width is kept.
@@ -87,6 +89,24 @@ def print_inspection(res: dict) -> None:
         out.print(f"ignored {len(res['ignored'])} non-audio file(s), e.g. {res['ignored'][0]}")
 
 
+def print_audit(res: dict) -> None:
+    """`data audit`: the twin pairs as a table, then what was read and where the CSV went."""
+    pairs = res["pairs"]
+    if pairs:
+        table = Table(title=f"{len(pairs)} twin pair(s) among {res['tracks']} tracks in {res['root']}")
+        for col in ("a", "b", "kind", "similarity", "offset s", "label conflict"):
+            table.add_column(col, justify="right" if col in ("similarity", "offset s") else "left")
+        for p in pairs:
+            table.add_row(escape(p["a"]), escape(p["b"]), p["kind"], f"{p['similarity']:.3f}",
+                          f"{p['offset_seconds']:.2f}", "yes" if p["label_conflict"] else "")
+        out.print(table)
+    else:
+        out.print(f"no twins among {res['tracks']} tracks in {res['root']}", highlight=False)
+    left_out = f"; {res['unusable']} unusable file(s) left out" if res["unusable"] else ""
+    out.print(f"features: decoded {res['decoded']}, reused {res['cached']}{left_out}; wrote {res['csv']}",
+              highlight=False, soft_wrap=True, markup=False)
+
+
 def print_runs(rows: list[dict]) -> None:
     """The runs just trained: test metrics per variant and seed, each run id on a plain line, then what the
     numbers can and cannot say (chance level, splits too small) on stderr."""
@@ -99,13 +119,18 @@ def print_runs(rows: list[dict]) -> None:
                          overflow="fold" if col == "variant" else "ellipsis")
     for r in rows:
         star = "*" if at_chance(r["test_track_acc"], r["counts"]) else ""
-        table.add_row(r["variant"], str(r["seed"]), f"{r['test_track_acc']:.3f}{star}", f"{r['test_chunk_acc']:.3f}",
-                      f"{r['test_track_macro_f1']:.3f}", str(int(r["best_epoch"])), r["run_id"])
+        table.add_row(_variant_cell(r), str(r["seed"]), f"{r['test_track_acc']:.3f}{star}",
+                      f"{r['test_chunk_acc']:.3f}", f"{r['test_track_macro_f1']:.3f}", str(int(r["best_epoch"])),
+                      r["run_id"])
     out.print(table)
     # Plain lines too: a table narrower than a 32-character id would truncate it, and ids get copied into predict.
     for r in rows:
         print(f"run id {r['variant']} seed {r['seed']}: {r['run_id']}")
     _print_meaning(rows)
+
+
+def _variant_cell(row: dict) -> str:
+    return f"{row['variant']} {LEAKY}" if row.get("leaky") else row["variant"]
 
 
 def _print_meaning(rows: list[dict]) -> None:
@@ -115,6 +140,9 @@ def _print_meaning(rows: list[dict]) -> None:
     for r in rows:
         line = f"test track acc of {r['variant']} seed {r['seed']}: {accuracy_note(r['test_track_acc'], r['counts'])}"
         warn(line) if at_chance(r["test_track_acc"], r["counts"]) else say(line)
+    if any(r.get("leaky") for r in rows):
+        warn(f"{LEAKY}: runs split by chunk (data.split.unit=chunk) test on windows of songs they trained on; their "
+             "accuracy is inflated and measures the leak, not the model")
     seen: list[str] = []
     for r in rows:
         seen += [n for n in size_notes(r["counts"]) if n not in seen]
@@ -173,6 +201,7 @@ def print_run_list(res: dict) -> None:
         acc = r["test_track_acc"] if r["test_track_acc"] is not None else r["val_best_track_acc"]
         note = (f"resume: genrebench run --resume {r['run_id']}" if r["status"] == "KILLED" and r["checkpoint_epoch"]
                 else r["failure"] or (f"pid {r['owner']}" if r["status"] == "RUNNING" else r["role"]))
+        note = f"{LEAKY} (split by chunk) {note}" if r.get("leaky") else note
         rows.append((r["run_id"], r["status"], started, f"{r['seconds'] / 60:.1f}" if r["seconds"] is not None else "",
                      f"{acc:.3f}" if acc is not None else "", f"{r['experiment']}/{r['name']}", note or ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

@@ -20,7 +20,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 app = typer.Typer(help="Reproducible, leak-free benchmarks for music genre classifiers.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   rich_markup_mode=None, context_settings=CONTEXT)
-data_app = typer.Typer(help="Datasets: synthesize, inspect, cache.",
+data_app = typer.Typer(help="Datasets: synthesize, inspect, cache, audit for duplicates.",
                        no_args_is_help=True, rich_markup_mode=None, context_settings=CONTEXT)
 app.add_typer(data_app, name="data")
 
@@ -110,6 +110,8 @@ DATA_COMMANDS = {
                 ["genrebench data inspect ~/gtzan", "genrebench data inspect ~/gtzan --json"]),
     "cache": (data.data_cache, "Decode and cache log-mels for a dataset (parallel).",
               ["genrebench data cache ~/gtzan --workers 2"]),
+    "audit": (data.data_audit, "Find duplicate tracks (copies, re-encodes, gain changes, shifted excerpts).",
+              ["genrebench data audit ~/gtzan", "genrebench data audit ~/gtzan --json --out gtzan-duplicates.csv"]),
 }
 
 

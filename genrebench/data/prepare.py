@@ -15,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genrebench.config import DataConfig, FeatureConfig, SynthConfig
+from genrebench.config import DataConfig, FeatureConfig, SplitConfig, SynthConfig
 from genrebench.data.audio import TOO_SHORT
 from genrebench.data.cache import Entry, FeatureCache, StatIndex, default_cache_dir, extract_one
+from genrebench.data.duplicates import TWIN_ACROSS_SPLITS, Twin, across_splits, cached_twins, merge_groups
 from genrebench.data.features import ChunkLayout, chunk_layout, min_samples
 from genrebench.data.protocols import get_protocol, list_protocols
 from genrebench.data.sources import SPLIT_NAMES, Track, TrackList, open_source
-from genrebench.data.splits import assign_splits, split_counts
+from genrebench.data.splits import assign_splits, deal_chunks, split_counts
 from genrebench.errors import UserError
-from genrebench.progress import counted
+from genrebench.progress import VERBOSE, counted
 
 # How many problem files a --strict error names before it says "and N more".
 STRICT_LISTED = 5
@@ -42,6 +43,9 @@ class PreparedData:
     report: list[dict]
     fingerprint: str
     stats: dict = field(default_factory=dict)
+    # Twin pairs the split put apart (reason `twin_across_splits`): written to the data report after the skipped
+    # files, but kept apart from `report` so counts of skipped files stay counts of skipped files.
+    twin_report: list[dict] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
@@ -184,14 +188,74 @@ def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -
     split_cfg = data.split
     if split_cfg.method in list_protocols():
         split_cfg = split_cfg.model_copy(update={"method": "manifest"})
-    splits = assign_splits(tracklist, tracks, split_cfg)
+    twins = _search_twins(data, cache, keep, split_cfg, progress)
+    if split_cfg.unit == "chunk":
+        keep, splits = _by_chunk(keep, split_cfg)
+        tracks = [k[0] for k in keep]
+    else:
+        splits = assign_splits(tracklist, _twins_grouped(tracks, twins, data.duplicates, split_cfg), split_cfg)
     prepared = PreparedData(tracklist=tracklist, tracks=tracks, entries=[k[1] for k in keep], splits=splits,
                             starts=[k[2] for k in keep], layout=layout, report=report,
                             fingerprint=_fingerprint(tracklist, extracted["entries"]),
                             stats={"decoded": extracted["decoded"], "cached": extracted["cached"],
                                    "workers": extracted["workers"], "excluded": len(tracklist.excluded)})
+    _report_twins(prepared, twins, feat.hop_length / data.audio.sample_rate)
     _check_splits(prepared)
     return prepared
+
+
+def _search_twins(data: DataConfig, cache: FeatureCache, keep: list[tuple[Track, Entry, list[int]]],
+                  split_cfg: SplitConfig, progress: bool) -> list[Twin] | None:
+    """Twins among the usable tracks, from their cached mels (a warm pass reads back the last search's pairs);
+    None when not searched: `data.duplicates: off`, or a split by chunk, whose leak is deliberate and larger."""
+    if data.duplicates == "off" or split_cfg.unit == "chunk":
+        return None
+    # A run's log keeps to extraction and epochs (seconds here against minutes there); -v shows this search too.
+    return cached_twins([k[1] for k in keep], cache.dir, cache.feat, data.audio.sample_rate, progress,
+                        log_from=VERBOSE)
+
+
+def _fixed_split(tracks: list[Track], cfg: SplitConfig) -> bool:
+    """Whether the split is written down (manifest column, lists, protocol) rather than decided here."""
+    return cfg.method in ("manifest", "lists") or (cfg.method == "auto" and bool(tracks)
+                                                   and all(t.split for t in tracks))
+
+
+def _twins_grouped(tracks: list[Track], twins: list[Twin] | None, mode: str, cfg: SplitConfig) -> list[Track]:
+    """The tracks as the split sees them: under `group`, twins merged into one group when the split is decided
+    here (a written split is never changed); otherwise as they are."""
+    if not twins or mode != "group" or _fixed_split(tracks, cfg):
+        return tracks
+    return merge_groups(tracks, twins)
+
+
+def _report_twins(prepared: PreparedData, twins: list[Twin] | None, hop_seconds: float) -> None:
+    """Twins the split put apart (a written split, or `warn`) go to the data report with one warning; the
+    counts go to `stats`, which runs log."""
+    if twins is None:
+        return
+    rows, test_in_train = across_splits(prepared.tracklist, prepared.tracks, prepared.splits, twins, hop_seconds)
+    prepared.twin_report = rows
+    prepared.stats.update(twin_pairs=len(twins), test_twins_in_train=test_in_train)
+    if rows:
+        warnings.warn(f"{len(rows)} twin pair(s) (one recording twice) sit in different splits, {test_in_train} test "
+                      f"track(s) with a twin in train; listed in the data report as {TWIN_ACROSS_SPLITS} "
+                      "(data.duplicates=group keeps twins together in a split genrebench decides)", stacklevel=3)
+
+
+def _by_chunk(keep: list[tuple[Track, Entry, list[int]]],
+              cfg: SplitConfig) -> tuple[list[tuple[Track, Entry, list[int]]], list[str | None]]:
+    """The leaky chunk-level split as per-split parts of tracks: a track whose chunks were dealt to train and
+    test appears once in each, with its chunks of that split, so test predictions still average per track."""
+    dealt = deal_chunks([k[0] for k in keep], [k[2] for k in keep], cfg)
+    parts, splits = [], []
+    for (track, entry, starts), chunk_splits in zip(keep, dealt, strict=True):
+        for split in SPLIT_NAMES:
+            mine = [s for s, where in zip(starts, chunk_splits, strict=True) if where == split]
+            if mine:
+                parts.append((track, entry, mine))
+                splits.append(split)
+    return parts, splits
 
 
 def ensure_cache_dir(cache_dir: Path) -> None:

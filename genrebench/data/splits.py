@@ -178,3 +178,24 @@ def split_counts(tracks: list[Track], splits: list[str | None], labels: list[str
         if s is not None:
             counts[t.label][s] += 1
     return counts
+
+
+def deal_chunks(tracks: list[Track], starts: list[list[int]], cfg: SplitConfig) -> list[list[str]]:
+    """The split of every chunk (`data.split.unit: chunk`): each label's chunks shuffled and dealt by the split
+    fractions, whatever track they come from. This is the seed's leak, kept to measure it: windows of one song
+    land in train and test, so the test set partly repeats the training set."""
+    rng = np.random.default_rng(cfg.seed)
+    _, f_val, f_test = cfg.fractions
+    out = [[""] * len(s) for s in starts]
+    by_label: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for i, t in enumerate(tracks):
+        by_label[t.label].extend((i, k) for k in range(len(starts[i])))
+    for label in sorted(by_label):
+        chunks = by_label[label]
+        n_val, n_test = _share(len(chunks), f_val), _share(len(chunks), f_test)
+        if len(chunks) - n_val - n_test < 1:
+            raise UserError(f"label {label!r} has only {len(chunks)} chunk(s): too few to split by chunk")
+        for rank, idx in enumerate(rng.permutation(len(chunks))):
+            i, k = chunks[idx]
+            out[i][k] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+    return out

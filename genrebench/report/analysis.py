@@ -15,6 +15,7 @@ from genrebench.errors import UserError
 from genrebench.metrics import get_metric
 from genrebench.report import stats
 from genrebench.report.collect import Artifacts, is_search_run
+from genrebench.tracking.tags import LEAKY, LEAKY_TAG
 
 # The summary table's metrics; heading and which way is better come from the registry.
 SUMMARY_METRICS = ("test_track_acc", "test_chunk_acc", "test_track_macro_f1", "best_epoch", "train_seconds",
@@ -27,6 +28,7 @@ SWEPT_PREFIX = "tags.genrebench.swept."
 PROTOCOL_TAG = "tags.genrebench.protocol"
 DEFAULT_PROTOCOL = "default"
 GROUP_KEYS = ["fingerprint", "protocol"]
+LEAKY_COLUMN = f"tags.{LEAKY_TAG}"
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
 
 
@@ -49,6 +51,7 @@ def describe_runs(frame: pd.DataFrame) -> pd.DataFrame:
     out["seed"] = _seed(out)
     out["fingerprint"] = _column(out, "tags.dataset.fingerprint").fillna("unknown")
     out["protocol"] = _column(out, PROTOCOL_TAG).fillna(DEFAULT_PROTOCOL)
+    out["leaky"] = _column(out, LEAKY_COLUMN).astype(str) == "true"
     return out
 
 
@@ -116,7 +119,8 @@ def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
     rows = []
     for label in label_order(runs):
         group = runs[runs["label"] == label]
-        row: dict = {"variant": label, "baseline": label == baseline, "seeds": int(len(group)),
+        row: dict = {"variant": label, "baseline": label == baseline, "leaky": bool(group["leaky"].any()),
+                     "seeds": int(len(group)),
                      "seed_list": ",".join(str(s) for s in group["seed"].dropna()),
                      "fingerprints": ",".join(sorted(group["fingerprint"].astype(str).unique())),
                      "run_ids": ",".join(group["run_id"])}
@@ -129,10 +133,12 @@ def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def best_rows(summary: pd.DataFrame) -> dict[str, set[str]]:
-    """{metric: variants holding the best mean} for metrics with a direction (ties all count)."""
+    """{metric: variants holding the best mean} for metrics with a direction (ties all count); a LEAKY variant
+    never holds one while an honest variant is there to."""
     best = {}
+    honest = summary[~summary["leaky"]] if not summary["leaky"].all() else summary
     for metric, _, better in METRICS:
-        means = summary[f"{metric}_mean"].astype(float)
+        means = honest[f"{metric}_mean"].astype(float)
         if better is None or means.isna().all():
             continue
         target = means.max() if better == "max" else means.min()
@@ -141,61 +147,123 @@ def best_rows(summary: pd.DataFrame) -> dict[str, set[str]]:
 
 
 def paired_correctness(base: pd.DataFrame | None, var: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray] | str:
-    """Per-track correctness of two runs on the same test tracks, or why they cannot be paired."""
+    """Per-track correctness of two runs on the same test tracks (ordered by track), or why they cannot be
+    paired."""
     if base is None or var is None:
         return "predictions_test.csv missing"
     if set(base["track"]) != set(var["track"]) or len(base) != len(var):
         return "different test tracks (different data or split)"
-    merged = base.merge(var, on="track", suffixes=("_b", "_v"))
+    merged = base.merge(var, on="track", suffixes=("_b", "_v")).sort_values("track", kind="stable")
     if not (merged["true_b"] == merged["true_v"]).all():
         return "the same tracks carry different true labels"
     return ((merged["predicted_b"] == merged["true_b"]).to_numpy(),
             (merged["predicted_v"] == merged["true_v"]).to_numpy())
 
 
-def _pooled(runs: pd.DataFrame, baseline: str, label: str, artifacts: Artifacts) -> tuple[list, dict, list, list]:
+def _tracks(frame: pd.DataFrame | None) -> frozenset:
+    return frozenset() if frame is None else frozenset(frame["track"])
+
+
+def matched_tables(runs: pd.DataFrame, baseline: str, label: str,
+                   artifacts: Artifacts) -> tuple[list[int], dict[int, str], np.ndarray, np.ndarray]:
+    """(matched seeds, {skipped seed: why}, baseline table, variant table): rows are the seeds both variants
+    ran on the same test tracks, columns those tracks in one order, cells whether the track was right."""
     base = runs[runs["label"] == baseline].set_index("seed")
     var = runs[runs["label"] == label].set_index("seed")
-    matched, skipped, a_parts, v_parts = [], {}, [], []
+    matched, skipped, a_rows, v_rows, first = [], {}, [], [], None
     for seed in sorted(set(base.index.dropna()) | set(var.index.dropna())):
         if seed not in base.index or seed not in var.index:
             skipped[int(seed)] = f"only the {'baseline' if seed in base.index else 'variant'} has this seed"
             continue
-        pair = paired_correctness(artifacts.csv(base.loc[seed, "run_id"], "predictions_test.csv"),
-                                  artifacts.csv(var.loc[seed, "run_id"], "predictions_test.csv"))
-        if isinstance(pair, str):
-            skipped[int(seed)] = pair
+        frames = [artifacts.csv(r.loc[seed, "run_id"], "predictions_test.csv") for r in (base, var)]
+        pair = paired_correctness(*frames)
+        if isinstance(pair, str) or (first is not None and _tracks(frames[0]) != first[1]):
+            skipped[int(seed)] = pair if isinstance(pair, str) else f"other test tracks than seed {first[0]}"
             continue
+        first = first or (int(seed), _tracks(frames[0]))
         matched.append(int(seed))
-        a_parts.append(pair[0])
-        v_parts.append(pair[1])
-    return matched, skipped, a_parts, v_parts
+        a_rows.append(pair[0])
+        v_rows.append(pair[1])
+    return matched, skipped, np.array(a_rows, dtype=bool), np.array(v_rows, dtype=bool)
+
+
+TEST_METHOD = "two-level bootstrap (seeds, tracks) CI; sign-flip permutation test per track; Holm"
 
 
 def significance(runs: pd.DataFrame, baseline: str, artifacts: Artifacts) -> pd.DataFrame:
-    """Each variant against the baseline on the same test tracks: paired bootstrap and exact McNemar.
+    """Each variant against the baseline on the same test tracks over matched seeds.
 
-    Runs are paired by seed; the per-track correctness of all matched seeds is pooled into one paired
-    sample (a track appears once per seed), which is what both tests see.
+    The unit is the track: the CI of the accuracy difference comes from a paired two-level bootstrap (seeds,
+    then tracks), the p-value from a sign-flip permutation test on per-track seed-averaged differences, and
+    the p-values of all variants are Holm-adjusted together since they share one baseline.
     """
     rows = []
     for label in label_order(runs):
         if label == baseline:
             continue
-        matched, skipped, a_parts, v_parts = _pooled(runs, baseline, label, artifacts)
-        row = {"variant": label, "matched_seeds": matched, "skipped_seeds": skipped}
+        matched, skipped, a, v = matched_tables(runs, baseline, label, artifacts)
+        verdict = "not tested: no paired seeds"
+        if _is_leaky(runs, label) != _is_leaky(runs, baseline):
+            verdict = f"not tested: {LEAKY} against a track split (other test tracks; see the leak section)"
+            matched, skipped = [], {}  # the verdict says why; listing each seed would only repeat it
+        row = {"variant": label, "matched_seeds": matched, "skipped_seeds": skipped, "n_tracks": 0,
+               "n_seeds": len(matched), "n_folds": 1, "method": TEST_METHOD, "diff": math.nan, "p_value": math.nan,
+               "verdict": verdict}
         if matched:
-            a, v = np.concatenate(a_parts), np.concatenate(v_parts)
-            boot, mc = stats.paired_bootstrap(a, v), stats.mcnemar_exact(a, v)
-            row.update(boot)
-            row.update({k: mc[k] for k in ("b", "c", "discordant", "p_value")})
-            row["verdict"] = stats.verdict(mc["p_value"], boot["diff"])
+            row.update(stats.two_level_bootstrap(a, v))
+            row.update(stats.sign_flip_test(a, v))
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["p_holm"] = stats.holm(frame["p_value"])
+    frame["verdict"] = [stats.verdict(p, d) if m else v for p, d, m, v in
+                        zip(frame["p_holm"], frame["diff"], frame["matched_seeds"], frame["verdict"], strict=True)]
+    return frame
+
+
+def _is_leaky(runs: pd.DataFrame, label: str) -> bool:
+    return bool(runs.loc[runs["label"] == label, "leaky"].any())
+
+
+def correctness_table(runs: pd.DataFrame, label: str, artifacts: Artifacts) -> tuple[list[int], np.ndarray]:
+    """(seeds, (seeds, tracks) table of per-track correctness) of one variant: the seeds whose test tracks
+    equal those of its first seed with predictions, tracks in one order."""
+    seeds, rows, first = [], [], None
+    for _, run in runs[runs["label"] == label].sort_values("seed", kind="stable").iterrows():
+        frame = artifacts.csv(run["run_id"], "predictions_test.csv")
+        if frame is None or (first is not None and frozenset(frame["track"]) != first):
+            continue
+        first = first if first is not None else frozenset(frame["track"])
+        frame = frame.sort_values("track", kind="stable")
+        seeds.append(int(run["seed"]) if pd.notna(run["seed"]) else len(seeds))
+        rows.append((frame["predicted"] == frame["true"]).to_numpy())
+    return seeds, np.array(rows, dtype=bool)
+
+
+def leak_inflation(runs: pd.DataFrame, baseline: str, artifacts: Artifacts) -> pd.DataFrame:
+    """Each LEAKY variant against an honest baseline: how much splitting by chunk inflates track accuracy, with a
+    two-level bootstrap CI (each side's seeds and tracks resampled on their own: the test sets differ)."""
+    columns = ["variant", "seeds", "honest_seeds", "honest_acc", "leaky_acc", "inflation", "ci_low", "ci_high"]
+    if _is_leaky(runs, baseline):
+        return pd.DataFrame(columns=columns)
+    base_seeds, base = correctness_table(runs, baseline, artifacts)
+    rows = []
+    for label in label_order(runs):
+        seeds, table = correctness_table(runs, label, artifacts)
+        if not _is_leaky(runs, label) or not seeds or not base_seeds:
+            continue
+        out = stats.unpaired_bootstrap(base, table)
+        rows.append({"variant": label, "seeds": seeds, "honest_seeds": base_seeds, "honest_acc": out["base_acc"],
+                     "leaky_acc": out["variant_acc"], "inflation": out["diff"], "ci_low": out["ci_low"],
+                     "ci_high": out["ci_high"]})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def best_run(runs: pd.DataFrame) -> pd.Series:
-    """The run with the highest validation track accuracy (chosen on validation, never on test)."""
+    """The run with the highest validation track accuracy (chosen on validation, never on test); a LEAKY run
+    only when every run is (its validation set repeats its training songs)."""
+    runs = runs[~runs["leaky"]] if not runs["leaky"].all() else runs
     score = pd.to_numeric(_column(runs, "metrics.val_best_track_acc"), errors="coerce").fillna(-math.inf)
     ordered = runs.assign(_score=score).sort_values(["_score", "start_time"], ascending=[False, True], kind="stable")
     return ordered.iloc[0]

@@ -8,9 +8,11 @@ from importlib import metadata
 
 import pandas as pd
 
+from genrebench.data.duplicates import TWIN_ACROSS_SPLITS
 from genrebench.report.collect import ui_link
-from genrebench.report.render import Block, Cell, Heading, Para, Table
+from genrebench.report.render import Block, Cell, Heading, Para, Table, Warn
 from genrebench.report.sections import Context
+from genrebench.tracking.tags import TEST_TWINS_TAG, TWIN_PAIRS_TAG
 
 PACKAGES = ("genrebench", "torch", "mlflow", "numpy", "pandas", "scipy", "matplotlib", "optuna")
 _SPLITS = ("train", "val", "test")
@@ -43,15 +45,38 @@ def _dataset_blocks(ctx: Context) -> list[Block]:
                            f"tables from run `{run_id}`."))
         splits = ctx.artifacts.csv(run_id, "splits.csv")
         blocks.append(split_table(splits) if splits is not None else Para("`splits.csv` is missing."))
-        skipped = ctx.artifacts.csv(run_id, "data_report.csv", keep_default_na=False)
-        if skipped is None:
+        blocks += _twin_blocks(ctx, group)
+        report = ctx.artifacts.csv(run_id, "data_report.csv", keep_default_na=False)
+        if report is None:
             blocks.append(Para("`data_report.csv` is missing."))
-        elif skipped.empty:
-            blocks.append(Para("No file was skipped."))
-        else:
-            blocks += [Para(f"{len(skipped)} file(s) skipped:"),
-                       Table(list(skipped.columns), [[str(v) for v in r] for r in skipped.itertuples(index=False)])]
+            continue
+        twins = report["reason"] == TWIN_ACROSS_SPLITS if "reason" in report else pd.Series(False, report.index)
+        skipped = report[~twins]
+        blocks += _rows_table(skipped, "file(s) skipped:") if not skipped.empty else [Para("No file was skipped.")]
+        if twins.any():
+            blocks += _rows_table(report[twins], "twin pair(s) split apart by the fixed split:")
     return blocks
+
+
+def _rows_table(frame: pd.DataFrame, what: str) -> list[Block]:
+    return [Para(f"{len(frame)} {what}"),
+            Table(list(frame.columns), [[str(v) for v in r] for r in frame.itertuples(index=False)])]
+
+
+def _twin_blocks(ctx: Context, group: pd.DataFrame) -> list[Block]:
+    """"N test tracks have a twin in train", from the tag the run recorded (absent when the search was off)."""
+    column = f"tags.{TEST_TWINS_TAG}"
+    counts = pd.to_numeric(group[column], errors="coerce").dropna() if column in group else pd.Series(dtype=float)
+    if counts.empty:
+        return [Para("Duplicates were not searched for (`data.duplicates: off`, or runs older than the search).")]
+    n = int(counts.max())
+    pairs = pd.to_numeric(group.get(f"tags.{TWIN_PAIRS_TAG}", pd.Series(dtype=object)), errors="coerce").max()
+    text = f"{n} test track(s) have a twin in train" + (f" ({int(pairs)} twin pair(s) in the data)."
+                                                          if pd.notna(pairs) else ".")
+    if n:
+        ctx.warnings.append(f"{text[:-1]}: their scores are inflated (see the data section)")
+        return [Warn(text)]
+    return [Para(text)]
 
 
 def _values(runs: pd.DataFrame, column: str) -> str:

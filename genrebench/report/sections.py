@@ -11,6 +11,7 @@ import pandas as pd
 from genrebench.report import analysis, figures, stats
 from genrebench.report.collect import Artifacts
 from genrebench.report.render import Block, Bullets, Cell, Heading, Image, Para, Table, fmt, fmt_count
+from genrebench.tracking.tags import LEAKY
 
 COUNT_METRICS = {"best_epoch", "model_parameters"}
 
@@ -60,7 +61,8 @@ def summary_section(ctx: Context) -> list[Block]:
     headers = ["variant", "seeds", *(h for _, h, _ in analysis.METRICS)]
     rows, classes = [], []
     for label, row in s.iterrows():
-        cells: list = [Cell(f"{label} (baseline)" if row["baseline"] else str(label), bold=bool(row["baseline"])),
+        name = variant_name(str(label), bool(row["leaky"]))
+        cells: list = [Cell(f"{name} (baseline)" if row["baseline"] else name, bold=bool(row["baseline"])),
                        str(row["seeds"])]
         cells += [Cell(_stat_cell(row, m), bold=label in best.get(m, set())) for m, _, _ in analysis.METRICS]
         rows.append(cells)
@@ -94,33 +96,69 @@ def ablation_section(ctx: Context) -> list[Block]:
     return blocks
 
 
+def variant_name(label: str, leaky: bool) -> str:
+    """A variant as every table shows it: LEAKY runs are never shown without the mark."""
+    return f"{label} {LEAKY}" if leaky else str(label)
+
+
 def _sig_row(r: pd.Series) -> list:
     if not r["matched_seeds"]:
-        return [r["variant"], "none", "—", "—", "—", "—", "—", "—", "—", "—", "not tested: no paired seeds"]
-    return [r["variant"], ", ".join(map(str, r["matched_seeds"])), str(int(r["n"])), fmt(r["base_acc"]),
-            fmt(r["variant_acc"]), fmt(r["diff"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", str(int(r["b"])),
-            str(int(r["c"])), fmt(r["p_value"]), r["verdict"]]
+        return [r["variant"], "none", "—", "—", "—", "—", "—", "—", "—", r["verdict"]]
+    return [r["variant"], ", ".join(map(str, r["matched_seeds"])), str(int(r["n_tracks"])), fmt(r["base_acc"]),
+            fmt(r["variant_acc"]), fmt(r["diff"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["p_value"]),
+            fmt(r["p_holm"]), r["verdict"]]
 
 
 def significance_section(ctx: Context, sig: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = [Heading("Significance against the baseline"), Para(
-        f"Each variant against the baseline `{ctx.baseline}` on the same test tracks. Runs are paired by seed "
-        "(seed N of the variant with seed N of the baseline) and the per-track results of all paired seeds "
-        "are pooled into one paired sample, so a track counts once per seed. Difference = variant accuracy - "
-        f"baseline accuracy (track level) with a 95% percentile bootstrap CI ({stats.BOOTSTRAP_SAMPLES} "
-        f"resamples of the pooled tracks, seed {stats.BOOTSTRAP_SEED}). McNemar's exact test uses b = tracks "
-        "only the baseline got right and c = tracks only the variant got right. Pooling seeds treats repeated "
-        "scorings of one track as independent, which makes both tests somewhat optimistic.")]
+        f"Each variant against the baseline `{ctx.baseline}` on the same test tracks, over the seeds both ran "
+        "(seed N of the variant with seed N of the baseline). The unit is the track: a track scored by three "
+        "seeds counts once. Difference = variant accuracy - baseline accuracy (track level, averaged over the "
+        f"paired seeds) with a 95% CI from a paired two-level bootstrap ({stats.BOOTSTRAP_SAMPLES} resamples of "
+        "seeds and tracks), so the interval holds both sources of chance: which tracks are in the test set and "
+        "which seeds trained the models. p is a sign-flip permutation test on the per-track seed-averaged "
+        f"differences ({stats.PERMUTATIONS} sign patterns, or all of them when few tracks differ; with one seed it "
+        "is the exact McNemar test); Holm p adjusts it for the number of variants tested against this baseline, "
+        "and the result reads Holm p.")]
     if sig.empty:
         return [*blocks, Para("Only one variant: nothing to compare.")]
-    headers = ["variant", "paired seeds", "tracks", "baseline acc", "variant acc", "difference", "95% CI", "b", "c",
-               "McNemar p", "result (5% level)"]
-    blocks.append(Table(headers, [_sig_row(r) for _, r in sig.iterrows()]))
+    headers = ["variant", "paired seeds", "tracks", "baseline acc", "variant acc", "difference", "95% CI", "p",
+               "Holm p", "result (5% level)"]
+    leaky = set(ctx.summary.index[ctx.summary["leaky"]])
+    blocks.append(Table(headers, [_sig_row(_marked(r.copy(), leaky)) for _, r in sig.iterrows()]))
+    if (sig["n_seeds"] == 1).any():
+        blocks.append(Para("With one paired seed the interval holds only the test tracks' chance: it says nothing "
+                           "about how another seed would do. Run `--seeds 3` or more."))
     skipped = [f"{r['variant']}, seed {seed}: {why}" for _, r in sig.iterrows()
                for seed, why in r["skipped_seeds"].items()]
     if skipped:
         blocks += [Para("Seeds left out of the paired tests:"), Bullets(skipped)]
     return blocks
+
+
+def _marked(row: pd.Series, leaky: set) -> pd.Series:
+    row["variant"] = variant_name(row["variant"], row["variant"] in leaky)
+    return row
+
+
+def leak_section(ctx: Context, leak: pd.DataFrame) -> list[Block]:
+    """Only when some variant split by chunk: what the leak does to track accuracy, with its CI."""
+    if not ctx.summary["leaky"].any():
+        return []
+    blocks: list[Block] = [Heading(f"Leak: split by chunk ({LEAKY})"), Para(
+        f"Variants marked {LEAKY} dealt out chunks at random (`data.split.unit: chunk`, as the seed project did), "
+        "so windows of one song sit in train and test and the test set partly repeats the training set. Their "
+        "scores measure the leak, not the model; they are never ranked best. Inflation = LEAKY track accuracy - "
+        f"baseline track accuracy, with a 95% two-level bootstrap CI ({stats.BOOTSTRAP_SAMPLES} resamples of each "
+        "side's seeds and tracks on their own: the two test sets differ, so nothing is paired).")]
+    if leak.empty:
+        return [*blocks, Para("No LEAKY variant can be set against an honest baseline here (the baseline is "
+                              "LEAKY too, or predictions are missing).")]
+    rows = [[variant_name(r["variant"], True), ", ".join(map(str, r["seeds"])), fmt(r["honest_acc"]),
+             fmt(r["leaky_acc"]), fmt(r["inflation"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"]
+            for _, r in leak.iterrows()]
+    return [*blocks, Table(["variant", "seeds", f"baseline acc ({ctx.baseline})", "LEAKY acc", "inflation",
+                            "95% CI"], rows)]
 
 
 def curves_section(ctx: Context) -> list[Block]:

@@ -23,6 +23,7 @@ from genrebench.metrics import get_metric
 from genrebench.runner import data_for
 from genrebench.search.space import SearchSpace, apply_params, suggest
 from genrebench.tracking.params import flatten
+from genrebench.tracking.tags import data_tags
 from genrebench.train import fit
 
 OBJECTIVE = "val_best_track_acc"
@@ -108,7 +109,7 @@ def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tr
             prepared = ctx.data(cfg)
             tags = {"genrebench.role": "trial", "genrebench.study": ctx.study_name,
                     "genrebench.trial": str(trial.number), "genrebench.experiment": ctx.experiment,
-                    "dataset.fingerprint": prepared.fingerprint,
+                    **data_tags(cfg, prepared),
                     **{f"genrebench.param.{k}": str(v) for k, v in params.items()}}
             with tracker.run(ctx.experiment, f"{ctx.study_name}-trial{trial.number}",
                              flatten(cfg.model_dump(mode="json")), tags, parent_run_id=ctx.parent_run_id) as run_id:

@@ -78,7 +78,8 @@ def write_splits(prepared: PreparedData, path: Path) -> Path:
 
 
 def write_data_report(report: list[dict], path: Path) -> Path:
-    """Skipped files and why; just the header when nothing was skipped."""
+    """Skipped files and why, then twin pairs a split put apart (reason `twin_across_splits`); just the header
+    when there is neither."""
     return write_csv(path, REPORT_COLUMNS, [[row.get(k, "") for k in REPORT_COLUMNS] for row in report])
 
 
@@ -88,7 +89,7 @@ def write_tables(result: Result, prepared: PreparedData, out: Path) -> dict[str,
     files = {"history.csv": write_history(result.history, out / "history.csv"),
              "per_class_test.csv": write_per_class(result.test.per_class, out / "per_class_test.csv"),
              "splits.csv": write_splits(prepared, out / "splits.csv"),
-             "data_report.csv": write_data_report(prepared.report, out / "data_report.csv")}
+             "data_report.csv": write_data_report(prepared.report + prepared.twin_report, out / "data_report.csv")}
     for name, split in (("val", result.val), ("test", result.test)):
         files[f"confusion_matrix_{name}.csv"] = write_confusion(split.confusion, labels,
                                                                 out / f"confusion_matrix_{name}.csv")

@@ -17,6 +17,7 @@ from genrebench import __version__
 from genrebench.data.prepare import PreparedData
 from genrebench.data.protocols import list_protocols
 from genrebench.tracking.mlflow_compat import dataset_entity
+from genrebench.tracking.tags import TEST_TWINS_TAG, TWIN_PAIRS_TAG
 from genrebench.train.result import Result
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ def result_tags(result: Result, prepared: PreparedData) -> dict[str, str]:
             "device": result.device}
     if prepared.tracklist.kind in list_protocols():  # reports compare runs only within one protocol
         tags["genrebench.protocol"] = prepared.tracklist.kind
+    if "test_twins_in_train" in prepared.stats:
+        tags[TEST_TWINS_TAG] = str(prepared.stats["test_twins_in_train"])
+        tags[TWIN_PAIRS_TAG] = str(prepared.stats["twin_pairs"])
     if commit != "unknown":
         dirty = _git("status", "--porcelain", "--untracked-files=no")
         tags["git.dirty"] = str(bool(dirty)).lower()

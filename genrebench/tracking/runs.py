@@ -10,6 +10,7 @@ from genrebench.errors import UserError
 from genrebench.metrics import canonical_keys
 from genrebench.store_urls import redact_uri, resolve_tracking_uri, sqlite_path
 from genrebench.tracking.liveness import FAILURE_TAG, HOST_TAG, PID_TAG
+from genrebench.tracking.tags import LEAKY_TAG
 
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED")
 
@@ -82,4 +83,5 @@ def _describe(run: dict) -> dict:
             "seconds": (end - run["start_ms"]) / 1000 if end and run["start_ms"] else None,
             "owner": f"{tags.get(HOST_TAG, '?')}:{tags.get(PID_TAG, '?')}",
             "test_track_acc": metrics.get("test_track_acc"), "val_best_track_acc": metrics.get("val_best_track_acc"),
-            "checkpoint_epoch": tags.get("genrebench.checkpoint_epoch"), "failure": tags.get(FAILURE_TAG)}
+            "checkpoint_epoch": tags.get("genrebench.checkpoint_epoch"), "failure": tags.get(FAILURE_TAG),
+            "leaky": tags.get(LEAKY_TAG) == "true"}
