@@ -66,6 +66,16 @@ def test_manifest_row_listed_twice(tmp_path):
         assert str(err.value) == f"manifest {csv} lists a/0.wav 2 times (lines 2, 4)"
 
 
+@pytest.mark.parametrize("method", ["stratified", "kfold"])
+def test_manifest_row_listed_twice_is_an_error_under_a_split_decided_here_too(tmp_path, method):
+    """Else one file could land in train and in test as two 'tracks'."""
+    rows = [f"{label}/{i}.wav,{label}" for label in "ab" for i in range(6)] + ["a/3.wav,a"]
+    csv, tl = _manifest(tmp_path, rows, header="path,label")
+    with pytest.raises(UserError) as err:
+        _assign(tl, method=method, folds=3)
+    assert str(err.value) == f"manifest {csv} lists a/3.wav 2 times (lines 5, 14)"
+
+
 def test_split_column_filled_on_some_rows_only(tmp_path):
     csv, tl = _manifest(tmp_path, ["a/0.wav,a,train,", "a/1.wav,a,,", "b/0.wav,b,test,", "b/1.wav,b,,"])
     for method in ("auto", "manifest"):
@@ -73,8 +83,9 @@ def test_split_column_filled_on_some_rows_only(tmp_path):
             _assign(tl, method=method)
         assert str(err.value) == (f"manifest {csv}: the split column is empty on lines 3, 5 but filled on 2 row(s); "
                                   "fill it on every row, or set data.split.method=stratified to ignore it")
-    tl = manifest_source(csv)
-    tl.tracks = tl.tracks * 5  # enough tracks per label for 70/15/15: an explicit stratified split ignores the column
+    # Enough tracks per label for 70/15/15: an explicit stratified split ignores the half-filled column.
+    rows = [f"{label}/{i}.wav,{label},{'train' if i == 0 else ''}," for label in "ab" for i in range(10)]
+    _, tl = _manifest(tmp_path, rows)
     assert len(_assign(tl, method="stratified")) == 20
 
 

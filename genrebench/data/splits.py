@@ -31,14 +31,15 @@ LIST_FILES = {"train": ("train.txt", "train_filtered.txt"), "val": ("valid.txt",
 
 
 def assign_splits(tracklist: TrackList, tracks: list[Track], cfg: SplitConfig) -> list[str | None]:
-    """The split ("train", "val", "test", or None when a split list leaves a track out) of each track."""
+    """The split ("train", "val", "test", or None when a split list leaves a track out) of each track; a manifest
+    path on two rows is an error whatever the method (a stratified split could put one file in train and test)."""
+    check_duplicate_rows(tracklist, tracks)
     method = cfg.method
     if method == "auto":
         method = "manifest" if check_split_column(tracklist, tracks, required=False) else "stratified"
     if method == "manifest":
         return _from_manifest(tracklist, tracks, cfg)
     if method == "lists":
-        check_duplicate_rows(tracklist, tracks)
         return _from_lists(tracklist, tracks, Path(cfg.lists_dir), allow_split_groups=cfg.allow_split_groups)
     groups = _groups(tracks)
     by_group = _kfold(groups, cfg) if method == "kfold" else _stratified(groups, cfg)
@@ -49,7 +50,6 @@ def _from_manifest(tracklist: TrackList, tracks: list[Track], cfg: SplitConfig) 
     """The manifest's split column as written, once every row has one, no path repeats and no group spans
     splits (a warning instead with `allow_split_groups`)."""
     check_split_column(tracklist, tracks, required=True)
-    check_duplicate_rows(tracklist, tracks)
     splits: list[str | None] = [t.split for t in tracks]
     check_groups(tracks, splits, lambda idx: rows_of(tracklist, [tracks[i] for i in idx], 3),
                  manifest_name(tracklist), cfg.allow_split_groups)
