@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from genrebench.config import DataConfig, FeatureConfig
-from genrebench.data.cache import FeatureCache, default_cache_dir
 from genrebench.data.duplicates import cached_twins, twin_rows, write_twins_csv
-from genrebench.data.prepare import ensure_cache_dir, extract_features, resolve_source
+from genrebench.data.prepare import cached_features
 from genrebench.errors import UserError
 
 
@@ -18,11 +17,7 @@ def audit_dataset(data: DataConfig, feat: FeatureConfig, out: Path | None = None
     Returns {"root", "tracks" (usable), "unusable", "decoded", "cached", "pairs", "csv"}; each pair is a dict of
     `duplicates.COLUMNS`. Files that cannot be decoded are left out (`data inspect` names them).
     """
-    cache_dir = default_cache_dir(data.cache_dir)
-    ensure_cache_dir(cache_dir)
-    tracklist = resolve_source(data, cache_dir, progress)
-    cache = FeatureCache(cache_dir, data.audio, feat)
-    extracted = extract_features([t.path for t in tracklist.tracks], cache, data.workers, progress)
+    tracklist, cache, extracted = cached_features(data, feat, progress)
     usable = [(t, e) for t, e in zip(tracklist.tracks, extracted["entries"], strict=True) if e.npy is not None]
     twins = cached_twins([e for _, e in usable], cache.dir, feat, data.audio.sample_rate, progress)
     pairs = twin_rows(tracklist, [t for t, _ in usable], twins, feat.hop_length / data.audio.sample_rate)

@@ -130,12 +130,16 @@ def _db(power: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(power, 1e-10))
 
 
+def _band_weight(level: np.ndarray) -> np.ndarray:
+    """Bands near the loudest count fully, bands `DYNAMIC_RANGE_DB` below not at all. Relative levels, so a gain
+    change leaves the weights alone."""
+    return np.clip(1.0 - (level.max() - level) / DYNAMIC_RANGE_DB, 0.0, 1.0)
+
+
 def _weighted(rows: np.ndarray) -> np.ndarray:
-    """Rows centred per band and scaled by their weight: bands near the loudest count fully, bands
-    `DYNAMIC_RANGE_DB` below not at all. Relative levels, so a gain change leaves the weights alone."""
+    """Rows centred per band and scaled by their weight."""
     level = rows.mean(axis=1, keepdims=True)
-    weight = np.clip(1.0 - (level.max() - level) / DYNAMIC_RANGE_DB, 0.0, 1.0)
-    return ((rows - level) * np.sqrt(weight)).astype(np.float32)
+    return ((rows - level) * np.sqrt(_band_weight(level))).astype(np.float32)
 
 
 def _fingerprint(mel: np.ndarray, geo: _Geometry) -> _Print:
@@ -144,7 +148,7 @@ def _fingerprint(mel: np.ndarray, geo: _Geometry) -> _Print:
     if rows.shape[1] < 2:
         return _Print(rows.astype(np.float32), np.zeros(2 * rows.shape[0]), False, digest)
     level = rows.mean(axis=1)
-    weight = np.clip(1.0 - (level.max() - level) / DYNAMIC_RANGE_DB, 0.0, 1.0)
+    weight = _band_weight(level)
     std = rows.std(axis=1)
     structured = bool(np.sqrt(np.sum(weight * std ** 2) / max(weight.sum(), 1e-9)) >= MIN_STRUCTURE_DB)
     descriptor = np.concatenate([(level - level.max()) * weight, std * weight])

@@ -159,14 +159,20 @@ def _fingerprint(tracklist: TrackList, entries: list[Entry]) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -> PreparedData:
-    """Resolve, check, cache, split and chunk a dataset; problem files are skipped and reported
-    (or, with `data.strict`, raised as one UserError)."""
+def cached_features(data: DataConfig, feat: FeatureConfig,
+                    progress: bool = True) -> tuple[TrackList, FeatureCache, dict]:
+    """The source's tracks, the feature cache, and `extract_features` over every file (decoding only misses)."""
     cache_dir = default_cache_dir(data.cache_dir)
     ensure_cache_dir(cache_dir)
     tracklist = resolve_source(data, cache_dir, progress)
     cache = FeatureCache(cache_dir, data.audio, feat)
-    extracted = extract_features([t.path for t in tracklist.tracks], cache, data.workers, progress)
+    return tracklist, cache, extract_features([t.path for t in tracklist.tracks], cache, data.workers, progress)
+
+
+def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -> PreparedData:
+    """Resolve, check, cache, split and chunk a dataset; problem files are skipped and reported
+    (or, with `data.strict`, raised as one UserError)."""
+    tracklist, cache, extracted = cached_features(data, feat, progress)
     layout = chunk_layout(feat, data.audio.sample_rate)
     shortest = min_samples(data.audio, feat)
     keep: list[tuple[Track, Entry, list[int]]] = []

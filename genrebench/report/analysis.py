@@ -245,13 +245,14 @@ def leak_inflation(runs: pd.DataFrame, baseline: str, artifacts: Artifacts) -> p
     """Each LEAKY variant against an honest baseline: how much splitting by chunk inflates track accuracy, with a
     two-level bootstrap CI (each side's seeds and tracks resampled on their own: the test sets differ)."""
     columns = ["variant", "seeds", "honest_seeds", "honest_acc", "leaky_acc", "inflation", "ci_low", "ci_high"]
-    if _is_leaky(runs, baseline):
+    leaky = [label for label in label_order(runs) if _is_leaky(runs, label)]
+    if not leaky or _is_leaky(runs, baseline):
         return pd.DataFrame(columns=columns)
     base_seeds, base = correctness_table(runs, baseline, artifacts)
     rows = []
-    for label in label_order(runs):
+    for label in leaky:
         seeds, table = correctness_table(runs, label, artifacts)
-        if not _is_leaky(runs, label) or not seeds or not base_seeds:
+        if not seeds or not base_seeds:
             continue
         out = stats.unpaired_bootstrap(base, table)
         rows.append({"variant": label, "seeds": seeds, "honest_seeds": base_seeds, "honest_acc": out["base_acc"],

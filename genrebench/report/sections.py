@@ -101,10 +101,10 @@ def variant_name(label: str, leaky: bool) -> str:
     return f"{label} {LEAKY}" if leaky else str(label)
 
 
-def _sig_row(r: pd.Series) -> list:
+def _sig_row(r: pd.Series, name: str) -> list:
     if not r["matched_seeds"]:
-        return [r["variant"], "none", "—", "—", "—", "—", "—", "—", "—", r["verdict"]]
-    return [r["variant"], ", ".join(map(str, r["matched_seeds"])), str(int(r["n_tracks"])), fmt(r["base_acc"]),
+        return [name, "none", "—", "—", "—", "—", "—", "—", "—", r["verdict"]]
+    return [name, ", ".join(map(str, r["matched_seeds"])), str(int(r["n_tracks"])), fmt(r["base_acc"]),
             fmt(r["variant_acc"]), fmt(r["diff"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["p_value"]),
             fmt(r["p_holm"]), r["verdict"]]
 
@@ -125,7 +125,8 @@ def significance_section(ctx: Context, sig: pd.DataFrame) -> list[Block]:
     headers = ["variant", "paired seeds", "tracks", "baseline acc", "variant acc", "difference", "95% CI", "p",
                "Holm p", "result (5% level)"]
     leaky = set(ctx.summary.index[ctx.summary["leaky"]])
-    blocks.append(Table(headers, [_sig_row(_marked(r.copy(), leaky)) for _, r in sig.iterrows()]))
+    blocks.append(Table(headers, [_sig_row(r, variant_name(r["variant"], r["variant"] in leaky))
+                                  for _, r in sig.iterrows()]))
     if (sig["n_seeds"] == 1).any():
         blocks.append(Para("With one paired seed the interval holds only the test tracks' chance: it says nothing "
                            "about how another seed would do. Run `--seeds 3` or more."))
@@ -134,11 +135,6 @@ def significance_section(ctx: Context, sig: pd.DataFrame) -> list[Block]:
     if skipped:
         blocks += [Para("Seeds left out of the paired tests:"), Bullets(skipped)]
     return blocks
-
-
-def _marked(row: pd.Series, leaky: set) -> pd.Series:
-    row["variant"] = variant_name(row["variant"], row["variant"] in leaky)
-    return row
 
 
 def leak_section(ctx: Context, leak: pd.DataFrame) -> list[Block]:
