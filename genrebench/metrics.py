@@ -21,7 +21,8 @@ from genrebench.errors import UserError
 Split = Literal["train", "val", "test", "run"]
 Level = Literal["chunk", "track"] | None
 Direction = Literal["max", "min"] | None
-When = Literal["epoch", "final"]
+# `aggregate`: a k-fold parent run's summary over its fold runs (`run --folds all`).
+When = Literal["epoch", "final", "aggregate"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class MetricSpec:
         direction: `max` or `min` when one value is better than another, None when neither is.
         display: A heading for tables and plots.
         fmt: A format spec for its values (`.3f`, `,.0f`).
-        when: `epoch` for per-epoch curves, `final` for the once-per-run numbers.
+        when: `epoch` for per-epoch curves, `final` for the once-per-run numbers, `aggregate` for a k-fold
+            parent run's numbers over its folds.
     """
 
     name: str
@@ -111,6 +113,23 @@ def _register_all() -> None:
         MetricSpec("compile_seconds", "run", None, "min", "torch.compile time (s)", ".1f"),
     ):
         register_metric(spec)
+    for name in FOLD_AGGREGATED:
+        for spec in _fold_aggregates(REGISTRY[name]):
+            register_metric(spec)
+
+
+# Scores a k-fold parent run summarises over its folds: mean, std of the fold means, and the 95% CI of the
+# Nadeau & Bengio corrected resampled t-test (`report.stats.corrected_mean_ci`).
+FOLD_AGGREGATED = ("test_track_acc", "test_track_macro_f1")
+FOLD_STATS = ("mean", "std", "ci_low", "ci_high")
+
+
+def _fold_aggregates(spec: MetricSpec) -> Iterable[MetricSpec]:
+    words = {"mean": "mean over folds", "std": "std over folds", "ci_low": "95% CI low over folds",
+             "ci_high": "95% CI high over folds"}
+    for stat in FOLD_STATS:
+        yield MetricSpec(f"{spec.name}_{stat}", spec.split, spec.level, spec.direction if stat == "mean" else None,
+                         f"{spec.display}, {words[stat]}", spec.fmt, when="aggregate")
 
 
 _register_all()

@@ -67,26 +67,36 @@ def data_for(cfg: ExperimentConfig, memo: dict, progress: bool) -> PreparedData:
 
 def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = True) -> list[dict]:
     """Train every variant `seeds` times; returns one summary row per run (variant, seed, run id, metrics)."""
-    from genrebench.tracking.params import flatten
-
     memo: dict = {}
     rows = []
     with sigterm_as_interrupt():
         for variant in variants:
             for offset in range(seeds):
                 cfg = seeded(variant.config, offset)
-                prepared = data_for(cfg, memo, progress)
-                tags = {"genrebench.role": "run", "genrebench.variant": variant.name,
-                        "genrebench.base_variant": str(variant.is_base).lower(),
-                        "genrebench.experiment": variant.experiment,
-                        "genrebench.seed": str(cfg.train.seed), **data_tags(cfg, prepared),
-                        **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
-                name = f"{variant.name}-seed{cfg.train.seed}"
-                with tracker.run(variant.experiment, name, flatten(cfg.model_dump(mode="json")), tags) as run_id:
-                    result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress)
-                    tracker.log_result(result, prepared)
-                rows.append(_row(variant.name, variant.experiment, cfg, run_id, result, prepared))
+                rows.append(train_run(variant, cfg, data_for(cfg, memo, progress), tracker, progress))
     return rows
+
+
+def run_tags(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData) -> dict[str, str]:
+    """What a trained run says about itself when it starts: role, variant, experiment, seed, data, swept keys."""
+    return {"genrebench.role": "run", "genrebench.variant": variant.name,
+            "genrebench.base_variant": str(variant.is_base).lower(), "genrebench.experiment": variant.experiment,
+            "genrebench.seed": str(cfg.train.seed), **data_tags(cfg, prepared),
+            **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
+
+
+def train_run(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData, tracker, progress: bool,
+              name: str | None = None, tags: dict[str, str] | None = None, parent_run_id: str | None = None) -> dict:
+    """One tracked run of `cfg` (a child of `parent_run_id` when given); its summary row."""
+    from genrebench.tracking.params import flatten
+
+    name = name or f"{variant.name}-seed{cfg.train.seed}"
+    all_tags = {**run_tags(variant, cfg, prepared), **(tags or {})}
+    with tracker.run(variant.experiment, name, flatten(cfg.model_dump(mode="json")), all_tags,
+                     parent_run_id=parent_run_id) as run_id:
+        result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress)
+        tracker.log_result(result, prepared)
+    return _row(variant.name, variant.experiment, cfg, run_id, result, prepared)
 
 
 def _row(variant: str, experiment: str, cfg: ExperimentConfig, run_id: str, result, prepared: PreparedData) -> dict:
@@ -113,12 +123,10 @@ def fit_or_checkpoint(cfg: ExperimentConfig, prepared: PreparedData, tracker, ru
 
 def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | None = None,
                progress: bool = True) -> list[dict]:
-    """Continue an interrupted run from its checkpoint, in the same MLflow run (`genrebench run --resume`).
+    """Continue an interrupted run from its checkpoint, in the same MLflow run (see `continue_run`).
 
-    `run_id` may be a unique prefix of the id, as tables and logs show it.
-
-    The config comes from the checkpoint; only where the data lives and how to compute (device, cache,
-    workers) may change, and the data must have the same fingerprint as before.
+    `run_id` may be a unique prefix of the id, as tables and logs show it. (`genrebench run --resume` goes
+    through `folds.resume`, which also takes the parent run of a k-fold set.)
     """
     from genrebench.tracking.run_ids import resolve_run_id
     from genrebench.tracking.tracker import MlflowTracker
@@ -129,22 +137,33 @@ def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | 
     if run.info.status in ("RUNNING", "FINISHED"):
         what = "still running" if run.info.status == "RUNNING" else "already finished"
         raise UserError(f"run {run_id} is {what}: only a KILLED or FAILED run with a checkpoint can be resumed")
+    with sigterm_as_interrupt():
+        return [continue_run(run, tracker, opts, progress)]
+
+
+def continue_run(run, tracker, opts: RunOptions | None, progress: bool, memo: dict | None = None) -> dict:
+    """Train the ended `run` on from its checkpoint, in the same MLflow run; its summary row.
+
+    The config comes from the checkpoint; only where the data lives and how to compute (device, cache,
+    workers) may change (`opts`), and the data must have the same fingerprint as before.
+    """
+    run_id = run.info.run_id
     ckpt = tracker.load_checkpoint(run_id)
     tree = ckpt["config"]
     for key, value in (opts or RunOptions()).sets().items():
         tree = set_dotted(tree, key, value)
     cfg = validate(tree, f"checkpoint of run {run_id}")
     check_before_work([cfg])
-    prepared = prepare_data(cfg.data, cfg.features, progress=progress)
+    prepared = data_for(cfg, {} if memo is None else memo, progress)
     if prepared.fingerprint != ckpt["fingerprint"]:
         raise UserError(f"run {run_id} was trained on dataset {ckpt['fingerprint']}, but {cfg.data.source} is now "
                         f"{prepared.fingerprint}: resuming on other data would mix two experiments")
     tags = run.data.tags
-    with sigterm_as_interrupt(), tracker.resumed(run_id, {"genrebench.resumed_from_epoch": str(ckpt["epoch"])}):
+    with tracker.resumed(run_id, {"genrebench.resumed_from_epoch": str(ckpt["epoch"])}):
         result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress, resume=ckpt)
         tracker.log_result(result, prepared)
-    return [_row(tags.get("genrebench.variant", cfg.name), tags.get("genrebench.experiment", ""), cfg, run_id,
-                 result, prepared)]
+    return _row(tags.get("genrebench.variant", cfg.name), tags.get("genrebench.experiment", ""), cfg, run_id,
+                result, prepared)
 
 
 def run_experiment(spec: str, sets: list[str] | None = None, quick: bool = False, epochs: int | None = None,

@@ -104,7 +104,7 @@ def test_one_dataset_still_supersedes_and_looks_as_before(store, tmp_path):
     out = build_report([], None, [store["old_a"], store["new_a"]], tmp_path / "one", store["uri"])
     md = out["index_md"].read_text(encoding="utf-8")
     assert out["runs"] == 1 and out["excluded"] == 1 and out["datasets"] == 1 and out["warnings"] == []
-    assert "superseded by a later run of the same variant and seed" in _row(md, store["old_a"])
+    assert "superseded by a later run of the same variant, seed and fold" in _row(md, store["old_a"])
     assert "\n## Summary of variants\n" in md and not _sections(md) and "report spans" not in md
     assert out["summary"].index.name == "variant"
     assert {f.name for f in out["figures"]} >= {"learning-curves.png", "confusion-best.png"}

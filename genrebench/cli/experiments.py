@@ -22,6 +22,7 @@ from genrebench.cli.options import (
 )
 from genrebench.cli.printing import (
     print_experiments,
+    print_fold_sets,
     print_json,
     print_next_steps,
     print_runs,
@@ -43,6 +44,10 @@ def run_cmd(
     sets: SetOpt = None,
     epochs: EpochsOpt = None,
     seeds: Annotated[int, typer.Option(min=1, metavar="N", help="Repeat each variant with N consecutive seeds.")] = 1,
+    folds: Annotated[str | None, typer.Option(metavar="all", help="Train every fold of a k-fold split "
+                                              "(data.split.method: kfold), each fold x seed one run under one "
+                                              "parent run per variant holding the mean and CI over folds.")]
+    = None,
     quick: QuickOpt = False,
     device: DeviceOpt = None,
     cache_dir: CacheDirOpt = None,
@@ -58,36 +63,51 @@ def run_cmd(
     use_experiments_dir(experiments_dir)
     opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers)
     try:
-        rows = _run_or_resume(experiment, resume, sets, epochs, seeds, quick, opts, tracking_uri)
+        rows, fold_sets = _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts, tracking_uri)
     except KeyboardInterrupt as exc:
         say_interrupted(exc)
         raise
-    print_runs(rows)
-    print_next_steps(rows)
+    if rows:
+        print_runs(rows)
+    if fold_sets:
+        print_fold_sets(fold_sets)
+    print_next_steps(rows, fold_sets)
 
 
-def _run_or_resume(experiment, resume, sets, epochs, seeds, quick, opts, tracking_uri) -> list[dict]:
-    """Resume the run `resume` when given, else run `experiment`; returns one row per run."""
+def _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts,
+                   tracking_uri) -> tuple[list[dict], list[dict]]:
+    """Resume the run (or fold set) `resume` when given, else run `experiment`; (one row per run trained, one
+    summary per k-fold set)."""
+    if folds is not None and folds != "all":
+        raise UserError(f"--folds {folds!r}: only 'all' is supported (one fold: --set data.split.fold=N)")
     if resume:
         # The checkpoint fixes the recipe; silently ignoring a changed one would mislabel the run.
         changed = [flag for flag, used in (("EXPERIMENT", experiment), ("--set", sets), ("--epochs", epochs),
-                                           ("--quick", quick), ("--seeds", seeds != 1)) if used]
+                                           ("--quick", quick), ("--seeds", seeds != 1), ("--folds", folds)) if used]
         if changed:
             raise UserError(f"--resume continues a run with its own config: drop {', '.join(changed)}")
-        from genrebench.runner import resume_run
+        from genrebench.folds import resume as resume_any
 
         say(describe_store(tracking_uri))
-        return resume_run(resume, opts, tracking_uri, progress=progress.enabled())
+        return resume_any(resume, opts, tracking_uri, progress=progress.enabled())
     if experiment is None:
         raise UserError("run needs an EXPERIMENT (e.g. genrebench run baseline) or --resume RUN_ID")
     from genrebench.loader import load_variants
 
     # Validated before the runner (and torch, mlflow) is imported: a mistyped flag fails in well under a second.
     variants = load_variants(experiment, list(sets or []), quick, epochs, opts)
+    if folds:
+        from genrebench.folds import check_kfold
+
+        check_kfold(variants)
     say(describe_store(tracking_uri))  # before anything resolves (and so creates) the store's folder
+    if folds:
+        from genrebench.folds import run_fold_sets_loaded
+
+        return run_fold_sets_loaded(variants, seeds, tracking_uri, progress=progress.enabled())
     from genrebench.runner import run_loaded
 
-    return run_loaded(variants, seeds, tracking_uri, progress=progress.enabled())
+    return run_loaded(variants, seeds, tracking_uri, progress=progress.enabled()), []
 
 
 def study_cmd(

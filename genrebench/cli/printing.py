@@ -55,8 +55,13 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 def say_interrupted(exc: BaseException) -> None:
     """Tell how a Ctrl-C left things: the KILLED run and how to resume it, when there is one."""
-    run_id = getattr(exc, "run_id", None)
-    if run_id:
+    run_id, fold_set = getattr(exc, "run_id", None), getattr(exc, "fold_set", None)
+    if run_id and fold_set:
+        line = (f"interrupted: fold run {run_id} ended KILLED with its checkpoint after epoch "
+                f"{exc.checkpoint['epoch']}; continue the fold set with: genrebench run --resume {fold_set}")
+    elif fold_set:
+        line = f"interrupted: fold set {fold_set} ended KILLED; continue it with: genrebench run --resume {fold_set}"
+    elif run_id:
         line = (f"interrupted: run {run_id} ended KILLED with its checkpoint after epoch "
                 f"{exc.checkpoint['epoch']}; continue it with: genrebench run --resume {run_id}")
     else:
@@ -108,25 +113,53 @@ def print_audit(res: dict) -> None:
 
 
 def print_runs(rows: list[dict]) -> None:
-    """The runs just trained: test metrics per variant and seed, each run id on a plain line, then what the
-    numbers can and cannot say (chance level, splits too small) on stderr."""
+    """The runs just trained: test metrics per variant and seed (and fold), each run id on a plain line, then what
+    the numbers can and cannot say (chance level, splits too small) on stderr."""
     from genrebench.chance import at_chance
 
+    folds = any("fold" in r for r in rows)
     table = Table(title="runs (test metrics use the best validation checkpoint; * = at chance level)")
-    for col in ("variant", "seed", "test track acc", "test chunk acc", "test macro-F1", "best epoch", "run id"):
+    for col in ("variant", *(["fold"] if folds else []), "seed", "test track acc", "test chunk acc", "test macro-F1",
+                "best epoch", "run id"):
         # Fold, never truncate, the variant: sweep variants differ only at the end of their names.
         table.add_column(col, justify="left" if col in ("variant", "run id") else "right",
                          overflow="fold" if col == "variant" else "ellipsis")
     for r in rows:
         star = "*" if at_chance(r["test_track_acc"], r["counts"]) else ""
-        table.add_row(_variant_cell(r), str(r["seed"]), f"{r['test_track_acc']:.3f}{star}",
-                      f"{r['test_chunk_acc']:.3f}", f"{r['test_track_macro_f1']:.3f}", str(int(r["best_epoch"])),
-                      r["run_id"])
+        table.add_row(_variant_cell(r), *([str(r.get("fold", ""))] if folds else []), str(r["seed"]),
+                      f"{r['test_track_acc']:.3f}{star}", f"{r['test_chunk_acc']:.3f}",
+                      f"{r['test_track_macro_f1']:.3f}", str(int(r["best_epoch"])), r["run_id"])
     out.print(table)
     # Plain lines too: a table narrower than a 32-character id would truncate it, and ids get copied into predict.
     for r in rows:
-        print(f"run id {r['variant']} seed {r['seed']}: {r['run_id']}")
+        print(f"run id {_which(r)}: {r['run_id']}")
     _print_meaning(rows)
+
+
+def _which(row: dict) -> str:
+    """`variant seed N`, or `variant fold F seed N` for a fold run."""
+    fold = f" fold {row['fold']}" if "fold" in row else ""
+    return f"{row['variant']}{fold} seed {row['seed']}"
+
+
+def print_fold_sets(sets: list[dict]) -> None:
+    """Per k-fold set: the mean over folds with its corrected 95% CI, and the parent run's id."""
+    table = Table(title="k-fold sets (mean over folds of seed-averaged scores, 95% CI corrected for overlapping "
+                        "training sets)")
+    for col in ("variant", "folds", "seeds", "test track acc", "test macro-F1", "parent run id"):
+        table.add_column(col, justify="left" if col in ("variant", "parent run id") else "right",
+                         overflow="fold" if col == "variant" else "ellipsis")
+    for s in sets:
+        table.add_row(s["variant"], str(s["folds"]), str(s["seeds"]), _mean_ci(s, "test_track_acc"),
+                      _mean_ci(s, "test_track_macro_f1"), s["run_id"])
+    out.print(table)
+    for s in sets:
+        print(f"fold set {s['variant']}: {s['run_id']}")
+
+
+def _mean_ci(summary: dict, metric: str) -> str:
+    return (f"{summary[f'{metric}_mean']:.3f} [{summary[f'{metric}_ci_low']:.3f}, "
+            f"{summary[f'{metric}_ci_high']:.3f}]")
 
 
 def _variant_cell(row: dict) -> str:
@@ -138,7 +171,7 @@ def _print_meaning(rows: list[dict]) -> None:
     from genrebench.chance import accuracy_note, at_chance, size_notes
 
     for r in rows:
-        line = f"test track acc of {r['variant']} seed {r['seed']}: {accuracy_note(r['test_track_acc'], r['counts'])}"
+        line = f"test track acc of {_which(r)}: {accuracy_note(r['test_track_acc'], r['counts'])}"
         warn(line) if at_chance(r["test_track_acc"], r["counts"]) else say(line)
     if any(r.get("leaky") for r in rows):
         warn(f"{LEAKY}: runs split by chunk (data.split.unit=chunk) test on windows of songs they trained on; their "
@@ -155,14 +188,15 @@ def say(text: str) -> None:
     err.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
-def print_next_steps(rows: list[dict]) -> None:
+def print_next_steps(rows: list[dict], fold_sets: list[dict] | None = None) -> None:
     """After a run: the commands that look at what it produced."""
-    if not rows:
+    if not rows and not fold_sets:
         return
-    experiments = " ".join(dict.fromkeys(r["experiment"] for r in rows if r.get("experiment")))
+    experiments = " ".join(dict.fromkeys(r["experiment"] for r in [*rows, *(fold_sets or [])] if r.get("experiment")))
     steps = [(f"genrebench report {experiments}", "tables, statistics and figures")] if experiments else []
-    steps += [(f"genrebench predict song.wav --run {rows[0]['run_id'][:8]}", "classify audio with this model"),
-              ("genrebench ui", "compare runs in the MLflow UI")]
+    if rows:  # a fold set's parent run holds no model: name a fold run's
+        steps.append((f"genrebench predict song.wav --run {rows[0]['run_id'][:8]}", "classify audio with this model"))
+    steps.append(("genrebench ui", "compare runs in the MLflow UI"))
     width = max(len(cmd) for cmd, _ in steps)
     say("next:")
     for cmd, why in steps:

@@ -14,7 +14,7 @@ import pandas as pd
 from genrebench.errors import UserError
 from genrebench.metrics import get_metric
 from genrebench.report import stats
-from genrebench.report.collect import Artifacts, is_search_run
+from genrebench.report.collect import Artifacts, is_fold_parent, is_search_run
 from genrebench.tracking.tags import LEAKY, LEAKY_TAG
 
 # The summary table's metrics; heading and which way is better come from the registry.
@@ -29,6 +29,7 @@ PROTOCOL_TAG = "tags.genrebench.protocol"
 DEFAULT_PROTOCOL = "default"
 GROUP_KEYS = ["fingerprint", "protocol"]
 LEAKY_COLUMN = f"tags.{LEAKY_TAG}"
+FOLD_COLUMN = "tags.genrebench.fold"
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
 
 
@@ -42,13 +43,14 @@ def _seed(frame: pd.DataFrame) -> pd.Series:
 
 
 def describe_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add `experiment`, `variant`, `seed`, `fingerprint` and `protocol` columns (from tags, tolerant of foreign
-    runs; a run without a protocol tag has the default protocol)."""
+    """Add `experiment`, `variant`, `seed`, `fold` (NA outside a k-fold set), `fingerprint`, `protocol` and `leaky`
+    columns (from tags, tolerant of foreign runs; a run without a protocol tag has the default protocol)."""
     out = frame.copy()
     names = _column(out, "run_name").fillna(out["run_id"]).astype(str).str.replace(_SEED_SUFFIX, "", regex=True)
     out["experiment"] = _column(out, "tags.genrebench.experiment").fillna(out["experiment_name"])
     out["variant"] = _column(out, "tags.genrebench.variant").fillna(names)
     out["seed"] = _seed(out)
+    out["fold"] = pd.to_numeric(_column(out, FOLD_COLUMN), errors="coerce").astype("Int64")
     out["fingerprint"] = _column(out, "tags.dataset.fingerprint").fillna("unknown")
     out["protocol"] = _column(out, PROTOCOL_TAG).fillna(DEFAULT_PROTOCOL)
     out["leaky"] = _column(out, LEAKY_COLUMN).astype(str) == "true"
@@ -73,13 +75,16 @@ def variant_runs(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[
     search = is_search_run(runs)
     if search.any():
         notes.append(f"{int(search.sum())} study run(s) (parents and trials) are left to the study section")
-    runs = runs[~search]
+    parents = is_fold_parent(runs)
+    if parents.any():
+        notes.append(f"{int(parents.sum())} k-fold parent run(s) are left out: the tables aggregate their fold runs")
+    runs = runs[~search & ~parents]
     excluded = runs[runs["status"] != "FINISHED"].assign(reason=lambda f: "status " + f["status"].astype(str))
     done = runs[runs["status"] == "FINISHED"].sort_values("start_time", kind="stable")
-    dup = done[["experiment", "variant", "seed", *GROUP_KEYS]].astype(str).duplicated(keep="last")
+    dup = done[["experiment", "variant", "seed", "fold", *GROUP_KEYS]].astype(str).duplicated(keep="last")
     if dup.any():
-        notes.append(f"{int(dup.sum())} older run(s) of a variant and seed already run again are left out")
-    superseded = done[dup].assign(reason="superseded by a later run of the same variant and seed")
+        notes.append(f"{int(dup.sum())} older run(s) of a variant and seed (and fold) already run again are left out")
+    superseded = done[dup].assign(reason="superseded by a later run of the same variant, seed and fold")
     kept = done[~dup].copy()
     kept["label"] = _labels(kept) if not kept.empty else pd.Series(dtype=object)
     excluded = pd.concat([excluded, superseded]).sort_values("start_time", kind="stable")
@@ -115,21 +120,56 @@ def pick_baseline(runs: pd.DataFrame, requested: str | None = None) -> str:
 
 
 def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """One row per variant: seeds, datasets, and mean/std/95% CI of every summary metric over seeds."""
+    """One row per variant: seeds (and folds), datasets, and mean/std/95% CI of every summary metric.
+
+    Over seeds the CI is Student's t; a variant run on k folds gets, per metric, the mean over folds of each
+    fold's seed-averaged value and the Nadeau & Bengio corrected interval (`_n` is then the number of folds).
+    """
     rows = []
     for label in label_order(runs):
         group = runs[runs["label"] == label]
+        folds = n_folds(group)
         row: dict = {"variant": label, "baseline": label == baseline, "leaky": bool(group["leaky"].any()),
-                     "seeds": int(len(group)),
-                     "seed_list": ",".join(str(s) for s in group["seed"].dropna()),
+                     "seeds": int(group["seed"].nunique()) if folds > 1 else int(len(group)), "folds": folds,
+                     "seed_list": ",".join(str(s) for s in group["seed"].dropna().unique()),
                      "fingerprints": ",".join(sorted(group["fingerprint"].astype(str).unique())),
                      "run_ids": ",".join(group["run_id"])}
         for metric, _, _ in METRICS:
             values = pd.to_numeric(_column(group, f"metrics.{metric}"), errors="coerce")
-            for k, v in stats.mean_ci(values.to_numpy(dtype=float)).items():
+            spread = _fold_ci(group, values) if folds > 1 else stats.mean_ci(values.to_numpy(dtype=float))
+            for k, v in spread.items():
                 row[f"{metric}_{k}"] = v
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
+
+
+def n_folds(group: pd.DataFrame) -> int:
+    """How many folds of a k-fold set the runs cover (1 for runs outside one)."""
+    return max(1, int(group["fold"].nunique()))
+
+
+def _fold_ci(group: pd.DataFrame, values: pd.Series) -> dict[str, float]:
+    """Mean over folds of the seed-averaged `values` with the corrected CI; Student's t over runs when fewer
+    than two folds have a value."""
+    per_fold = values.groupby(group["fold"]).mean().dropna()
+    if len(per_fold) < 2:
+        return stats.mean_ci(values.to_numpy(dtype=float))
+    n_train, n_test = split_sizes(group)
+    out = stats.corrected_mean_ci(per_fold.to_numpy(), n_train, n_test)
+    return {"n": out["n_folds"], "mean": out["mean"], "std": out["std"], "ci_low": out["ci_low"],
+            "ci_high": out["ci_high"], "half_width": (out["ci_high"] - out["ci_low"]) / 2}
+
+
+def split_sizes(group: pd.DataFrame) -> tuple[float, float]:
+    """Mean (train, test) tracks of a k-fold variant's runs, from their `dataset.<split>_tracks` tags; runs
+    older than those tags give k - 2 : 1 (train = all folds but the test and the validation fold)."""
+    sizes = [pd.to_numeric(_column(group, f"tags.dataset.{s}_tracks"), errors="coerce").mean()
+             for s in ("train", "test")]
+    if not any(math.isnan(x) for x in sizes) and sizes[1] > 0:
+        return float(sizes[0]), float(sizes[1])
+    k = pd.to_numeric(_column(group, "params.data.split.folds"), errors="coerce").max()
+    k = n_folds(group) if math.isnan(k) else int(k)
+    return float(max(1, k - 2)), 1.0
 
 
 def best_rows(summary: pd.DataFrame) -> dict[str, set[str]]:
@@ -195,23 +235,27 @@ def significance(runs: pd.DataFrame, baseline: str, artifacts: Artifacts) -> pd.
 
     The unit is the track: the CI of the accuracy difference comes from a paired two-level bootstrap (seeds,
     then tracks), the p-value from a sign-flip permutation test on per-track seed-averaged differences, and
-    the p-values of all variants are Holm-adjusted together since they share one baseline.
+    the p-values of all variants are Holm-adjusted together since they share one baseline. Variants run on k
+    folds are compared fold by fold instead (`fold_comparison`).
     """
     rows = []
     for label in label_order(runs):
         if label == baseline:
             continue
-        matched, skipped, a, v = matched_tables(runs, baseline, label, artifacts)
-        verdict = "not tested: no paired seeds"
+        row = {"variant": label, "matched_seeds": [], "skipped_seeds": {}, "n_tracks": 0, "n_seeds": 0,
+               "n_folds": 1, "method": TEST_METHOD, "diff": math.nan, "p_value": math.nan,
+               "verdict": "not tested: no paired seeds"}
         if _is_leaky(runs, label) != _is_leaky(runs, baseline):
-            verdict = f"not tested: {LEAKY} against a track split (other test tracks; see the leak section)"
-            matched, skipped = [], {}  # the verdict says why; listing each seed would only repeat it
-        row = {"variant": label, "matched_seeds": matched, "skipped_seeds": skipped, "n_tracks": 0,
-               "n_seeds": len(matched), "n_folds": 1, "method": TEST_METHOD, "diff": math.nan, "p_value": math.nan,
-               "verdict": verdict}
-        if matched:
-            row.update(stats.two_level_bootstrap(a, v))
-            row.update(stats.sign_flip_test(a, v))
+            # The verdict says why; listing each seed would only repeat it.
+            row["verdict"] = f"not tested: {LEAKY} against a track split (other test tracks; see the leak section)"
+        elif _runs_folds(runs, baseline, label):
+            row.update(fold_comparison(runs, baseline, label))
+        else:
+            matched, skipped, a, v = matched_tables(runs, baseline, label, artifacts)
+            row.update({"matched_seeds": matched, "skipped_seeds": skipped, "n_seeds": len(matched)})
+            if matched:
+                row.update(stats.two_level_bootstrap(a, v))
+                row.update(stats.sign_flip_test(a, v))
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -220,6 +264,47 @@ def significance(runs: pd.DataFrame, baseline: str, artifacts: Artifacts) -> pd.
     frame["verdict"] = [stats.verdict(p, d) if m else v for p, d, m, v in
                         zip(frame["p_holm"], frame["diff"], frame["matched_seeds"], frame["verdict"], strict=True)]
     return frame
+
+
+FOLD_METHOD = "Nadeau-Bengio corrected resampled t-test over folds (seed-averaged per fold); Holm"
+
+
+def _runs_folds(runs: pd.DataFrame, baseline: str, label: str) -> bool:
+    return any(n_folds(runs[runs["label"] == lab]) > 1 for lab in (baseline, label))
+
+
+def _fold_scheme(group: pd.DataFrame) -> set[tuple[str, str]]:
+    """The k-fold split(s) a variant's runs used: (folds, split seed)."""
+    return set(zip(_column(group, "params.data.split.folds").astype(str),
+                   _column(group, "params.data.split.seed").astype(str), strict=True))
+
+
+def fold_comparison(runs: pd.DataFrame, baseline: str, label: str) -> dict:
+    """A variant against the baseline over the k folds both ran: per fold the seed-averaged accuracy difference
+    over the seeds both ran on that fold, tested with the Nadeau & Bengio corrected resampled t-test (the
+    folds' training sets overlap, so a plain t-test over folds would be far too sure)."""
+    base, var = runs[runs["label"] == baseline], runs[runs["label"] == label]
+    if min(n_folds(base), n_folds(var)) == 1:
+        return {"verdict": "not tested: one of the two ran k folds, the other one split (other test tracks)"}
+    if _fold_scheme(base) != _fold_scheme(var) or len(_fold_scheme(base)) != 1:
+        return {"verdict": "not tested: other k-fold splits (number of folds or split seed)"}
+    acc, keys = "metrics.test_track_acc", ["fold", "seed"]
+    merged = base[[*keys, acc]].merge(var[[*keys, acc]], on=keys, suffixes=("_b", "_v")).dropna()
+    per_fold = merged.groupby("fold")[[f"{acc}_b", f"{acc}_v"]].mean()
+    skipped = {f"{int(r['seed'])} fold {int(r['fold'])}": f"only the {side} ran it"
+               for side, (own, other) in (("baseline", (base, var)), ("variant", (var, base)))
+               for _, r in own[~own.set_index(keys).index.isin(other.set_index(keys).index)].iterrows()}
+    if len(per_fold) < 2:
+        return {"skipped_seeds": skipped, "verdict": "not tested: fewer than two folds run by both"}
+    n_train, n_test = split_sizes(pd.concat([base, var]))
+    out = stats.corrected_resampled_ttest(per_fold[f"{acc}_v"] - per_fold[f"{acc}_b"], n_train, n_test)
+    tracks = pd.to_numeric(_column(base, "tags.dataset.test_tracks"), errors="coerce").groupby(base["fold"]).first()
+    seeds = sorted(int(x) for x in merged["seed"].unique())
+    return {"matched_seeds": seeds, "skipped_seeds": skipped, "n_seeds": len(seeds), "n_folds": out["n_folds"],
+            "n_tracks": int(tracks.reindex(per_fold.index).sum()) if tracks.notna().all() else 0,
+            "method": FOLD_METHOD, "base_acc": float(per_fold[f"{acc}_b"].mean()),
+            "variant_acc": float(per_fold[f"{acc}_v"].mean()), "diff": out["diff"], "ci_low": out["ci_low"],
+            "ci_high": out["ci_high"], "p_value": out["p_value"]}
 
 
 def _is_leaky(runs: pd.DataFrame, label: str) -> bool:

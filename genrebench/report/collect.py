@@ -103,6 +103,14 @@ def is_search_run(frame: pd.DataFrame) -> pd.Series:
     return frame[ROLE_TAG].isin(["study", "trial"])
 
 
+def is_fold_parent(frame: pd.DataFrame) -> pd.Series:
+    """Parent runs of k-fold sets (`genrebench.role=folds`): they hold an aggregate the report recomputes from
+    the fold runs themselves."""
+    if ROLE_TAG not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame[ROLE_TAG] == "folds"
+
+
 def study_runs(client: MlflowClient, study: str) -> tuple[pd.Series, pd.DataFrame, list[str]]:
     """The study's parent run (tag `genrebench.study`, in any experiment), its trial runs and warnings."""
     ids = [e.experiment_id for e in client.search_experiments()]

@@ -62,8 +62,8 @@ def summary_section(ctx: Context) -> list[Block]:
     rows, classes = [], []
     for label, row in s.iterrows():
         name = variant_name(str(label), bool(row["leaky"]))
-        cells: list = [Cell(f"{name} (baseline)" if row["baseline"] else name, bold=bool(row["baseline"])),
-                       str(row["seeds"])]
+        seeds = f"{row['seeds']} × {row['folds']} folds" if row.get("folds", 1) > 1 else str(row["seeds"])
+        cells: list = [Cell(f"{name} (baseline)" if row["baseline"] else name, bold=bool(row["baseline"])), seeds]
         cells += [Cell(_stat_cell(row, m), bold=label in best.get(m, set())) for m, _, _ in analysis.METRICS]
         rows.append(cells)
         classes.append("baseline" if row["baseline"] else "")
@@ -73,7 +73,14 @@ def summary_section(ctx: Context) -> list[Block]:
         "F1, lower training time and parameter count; best epoch is not ranked). Track accuracy averages "
         "each track's chunk probabilities; chunk accuracy scores every chunk on its own and is not a track "
         "accuracy. Numbers are rounded to 3 decimals; `summary.csv` beside this page holds them unrounded.")]
-    single = [str(lab) for lab, r in s.iterrows() if r["seeds"] == 1]
+    if "folds" in s and (s["folds"] > 1).any():
+        blocks.append(Para(
+            "A variant run on k folds (`genrebench run --folds all`) shows, per column, the mean over folds of each "
+            "fold's seed-averaged score, the std of those fold scores, and the 95% CI of the Nadeau & Bengio (2003) "
+            "corrected resampled t-test: the folds share most of their training tracks, so a plain t interval "
+            "over folds would be too narrow (the variance term is (1/k + n_test/n_train) times the folds' variance, "
+            "not 1/k)."))
+    single = [str(lab) for lab, r in s.iterrows() if r["seeds"] == 1 and r.get("folds", 1) == 1]
     if single:
         blocks.append(Para(f"One seed only, so no std and no confidence interval: {', '.join(single)}."))
     blocks.append(Table(headers, rows, classes))
@@ -104,7 +111,8 @@ def variant_name(label: str, leaky: bool) -> str:
 def _sig_row(r: pd.Series, name: str) -> list:
     if not r["matched_seeds"]:
         return [name, "none", "—", "—", "—", "—", "—", "—", "—", r["verdict"]]
-    return [name, ", ".join(map(str, r["matched_seeds"])), str(int(r["n_tracks"])), fmt(r["base_acc"]),
+    seeds = ", ".join(map(str, r["matched_seeds"])) + (f" × {int(r['n_folds'])} folds" if r["n_folds"] > 1 else "")
+    return [name, seeds, str(int(r["n_tracks"])), fmt(r["base_acc"]),
             fmt(r["variant_acc"]), fmt(r["diff"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["p_value"]),
             fmt(r["p_holm"]), r["verdict"]]
 
@@ -127,7 +135,13 @@ def significance_section(ctx: Context, sig: pd.DataFrame) -> list[Block]:
     leaky = set(ctx.summary.index[ctx.summary["leaky"]])
     blocks.append(Table(headers, [_sig_row(r, variant_name(r["variant"], r["variant"] in leaky))
                                   for _, r in sig.iterrows()]))
-    if (sig["n_seeds"] == 1).any():
+    if (sig["n_folds"] > 1).any():
+        blocks.append(Para(
+            "Rows over k folds (`run --folds all`) are tested fold by fold: per fold the accuracy difference averaged "
+            "over the seeds both variants ran on it, then the Nadeau & Bengio (2003) corrected resampled t-test "
+            "over the folds (k - 1 degrees of freedom, variance term (1/k + n_test/n_train)), as the folds' training "
+            "sets overlap; tracks counts each test track once over all folds. Holm p as above."))
+    if ((sig["n_seeds"] == 1) & (sig["n_folds"] == 1)).any():
         blocks.append(Para("With one paired seed the interval holds only the test tracks' chance: it says nothing "
                            "about how another seed would do. Run `--seeds 3` or more."))
     skipped = [f"{r['variant']}, seed {seed}: {why}" for _, r in sig.iterrows()

@@ -11,8 +11,8 @@ significant that were not).
 - `sign_flip_test`: a paired permutation test whose unit is the track: the per-track seed-averaged
   correctness differences are symmetric around zero when the variants are equally good (scipy's
   `permutation_test`, exact for few discordant tracks; with one seed it is the exact McNemar test).
-- `corrected_resampled_ttest`: the Nadeau & Bengio (2003) corrected t-test for k-fold results, whose
-  training sets overlap, so the plain t-test over folds is far too optimistic.
+- `corrected_resampled_ttest`, `corrected_mean_ci`: the Nadeau & Bengio (2003) corrected t-test and interval
+  for k-fold results, whose training sets overlap, so the plain t-test over folds is far too optimistic.
 - `holm`: Holm's step-down adjustment when one report tests several variants against one baseline.
 """
 
@@ -162,27 +162,38 @@ def _mean_last_axis(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis)
 
 
-def corrected_resampled_ttest(fold_diffs: Sequence[float], n_train: int, n_test: int,
+def corrected_resampled_ttest(fold_diffs: Sequence[float], n_train: float, n_test: float,
                               confidence: float = 0.95) -> dict[str, float]:
     """Nadeau & Bengio (2003): t = mean / sqrt((1/J + n_test/n_train) * var), J - 1 degrees of freedom.
 
     `fold_diffs` holds one difference per fold (seed-averaged); the n_test/n_train term accounts for the
     training sets of k-fold runs sharing most of their tracks.
     """
-    x = np.asarray(fold_diffs, dtype=float)
-    j = int(x.size)
-    if j < 2:
-        raise ValueError("the corrected resampled t-test needs at least two folds")
-    mean, var = float(x.mean()), float(x.var(ddof=1))
-    se = math.sqrt((1 / j + n_test / n_train) * var)
-    crit = float(stats.t.ppf(0.5 + confidence / 2, j - 1))
+    out = corrected_mean_ci(fold_diffs, n_train, n_test, confidence)
+    mean, se, j = out["mean"], out["se"], out["n_folds"]
     if se == 0:
         p = 1.0 if mean == 0 else 0.0
         return {"n_folds": j, "diff": mean, "t": math.nan, "df": j - 1, "p_value": p, "ci_low": mean,
                 "ci_high": mean}
     t = mean / se
     return {"n_folds": j, "diff": mean, "t": t, "df": j - 1, "p_value": float(2 * stats.t.sf(abs(t), j - 1)),
-            "ci_low": mean - crit * se, "ci_high": mean + crit * se}
+            "ci_low": out["ci_low"], "ci_high": out["ci_high"]}
+
+
+def corrected_mean_ci(fold_values: Sequence[float], n_train: float, n_test: float,
+                      confidence: float = 0.95) -> dict[str, float]:
+    """The mean of one score over J folds with the Nadeau & Bengio corrected standard error and its t interval
+    (J - 1 degrees of freedom): a plain t interval over folds would be far too narrow, as the folds' training
+    sets overlap. Returns mean, std (of the fold values), se, ci_low, ci_high, n_folds."""
+    x = np.asarray(fold_values, dtype=float)
+    j = int(x.size)
+    if j < 2:
+        raise ValueError("the corrected resampled t-test needs at least two folds")
+    mean, var = float(x.mean()), float(x.var(ddof=1))
+    se = math.sqrt((1 / j + n_test / n_train) * var)
+    half = float(stats.t.ppf(0.5 + confidence / 2, j - 1)) * se
+    return {"mean": mean, "std": math.sqrt(var), "se": se, "ci_low": mean - half, "ci_high": mean + half,
+            "n_folds": j}
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

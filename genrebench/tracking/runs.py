@@ -82,6 +82,7 @@ def _describe(run: dict) -> dict:
             "role": tags.get("genrebench.role", ""), "start_ms": run["start_ms"],
             "seconds": (end - run["start_ms"]) / 1000 if end and run["start_ms"] else None,
             "owner": f"{tags.get(HOST_TAG, '?')}:{tags.get(PID_TAG, '?')}",
-            "test_track_acc": metrics.get("test_track_acc"), "val_best_track_acc": metrics.get("val_best_track_acc"),
+            "test_track_acc": metrics.get("test_track_acc", metrics.get("test_track_acc_mean")),
+            "val_best_track_acc": metrics.get("val_best_track_acc"),
             "checkpoint_epoch": tags.get("genrebench.checkpoint_epoch"), "failure": tags.get(FAILURE_TAG),
             "leaky": tags.get(LEAKY_TAG) == "true"}

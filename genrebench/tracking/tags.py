@@ -21,11 +21,15 @@ LEAKY = "LEAKY"
 # train" next to the scores they inflate.
 TEST_TWINS_TAG = "dataset.test_twins_in_train"
 TWIN_PAIRS_TAG = "dataset.twin_pairs"
+# Tracks per split (`dataset.train_tracks`, ...): the n_test / n_train of the corrected t-test over k folds.
+SPLIT_SIZE_TAG = "dataset.{split}_tracks"
 
 
 def data_tags(cfg: ExperimentConfig, prepared: PreparedData) -> dict[str, str]:
-    """The data fingerprint, and the leak mark when the split unit is the chunk."""
+    """The data fingerprint, the tracks per split, and the leak mark when the split unit is the chunk."""
     tags = {FINGERPRINT_TAG: prepared.fingerprint}
+    for split in ("train", "val", "test"):
+        tags[SPLIT_SIZE_TAG.format(split=split)] = str(len(prepared.track_ids(split)))
     if cfg.data.split.unit == "chunk":
         tags[LEAKY_TAG] = "true"
     return tags

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
@@ -30,7 +31,7 @@ from genrebench.data.prepare import PreparedData
 from genrebench.errors import UserError
 from genrebench.store_urls import check_store_writable, default_artifact_root, redact_uri, resolve_tracking_uri
 from genrebench.tracking import model_export
-from genrebench.tracking.artifacts import write_artifacts
+from genrebench.tracking.artifacts import write_artifacts, write_csv
 from genrebench.tracking.liveness import FAILURE_TAG, owner_tags
 from genrebench.tracking.params import flatten
 from genrebench.tracking.provenance import dataset_input, result_tags
@@ -269,6 +270,39 @@ class MlflowTracker:
         self.reopen_run(run_id, tags)
         with self._ending(run_id, resumed=True):
             yield run_id
+
+    def log_yaml(self, tree: Mapping, name: str) -> None:
+        """`tree` as the YAML artifact `name` of the active run (e.g. the config a k-fold parent resumes from)."""
+        with tempfile.TemporaryDirectory(prefix="genrebench-artifacts-") as tmp:
+            path = Path(tmp) / name
+            path.write_text(yaml.safe_dump(dict(tree), sort_keys=False), encoding="utf-8")
+            self.client.log_artifact(self._require_run(), str(path))
+
+    def load_yaml(self, run_id: str, name: str) -> dict:
+        """The YAML artifact `name` of `run_id`; a UserError when the run has none."""
+        with tempfile.TemporaryDirectory(prefix="genrebench-artifacts-") as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, name, tmp)
+            except (MlflowException, OSError) as exc:
+                raise UserError(f"run {run_id} has no {name} artifact") from exc
+            return yaml.safe_load(Path(local).read_text(encoding="utf-8")) or {}
+
+    def write_table(self, name: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
+        """A CSV artifact `name` of the active run."""
+        with tempfile.TemporaryDirectory(prefix="genrebench-artifacts-") as tmp:
+            self.client.log_artifact(self._require_run(), str(write_csv(Path(tmp) / name, header, rows)))
+
+    def child_runs(self, run_id: str) -> list[Run]:
+        """Every run whose parent is `run_id` (all pages), oldest first."""
+        exp = self.get_run(run_id).info.experiment_id
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([exp], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}'", max_results=1000,
+                                           page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token:
+                return sorted(runs, key=lambda r: r.info.start_time or 0)
 
     def log_checkpoint(self, checkpoint: dict) -> None:
         """Upload a resumable checkpoint as `checkpoint/last.pt` of the active run (replacing an older one)."""

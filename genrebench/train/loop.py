@@ -169,7 +169,8 @@ def _scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer):
 
 def _epoch_line(cfg: ExperimentConfig, epoch: int, m: dict[str, float], best_epoch: int) -> str:
     """The line each epoch leaves on stderr, on a terminal and in a log alike."""
-    return (f"{cfg.name} seed {cfg.train.seed}  epoch {epoch}/{cfg.train.epochs}  "
+    fold = f" fold {cfg.data.split.fold}" if cfg.data.split.method == "kfold" else ""
+    return (f"{cfg.name}{fold} seed {cfg.train.seed}  epoch {epoch}/{cfg.train.epochs}  "
             f"train loss {m['train_loss']:.3f} acc {m['train_chunk_acc']:.3f}  "
             f"val loss {m['val_loss']:.3f} chunk acc {m['val_chunk_acc']:.3f} track acc {m['val_track_acc']:.3f}  "
             f"lr {m['lr']:.3g}  {m['epoch_seconds']:.1f} s  best epoch {best_epoch}")
