@@ -12,13 +12,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from statistics import fmean
 
-from genrebench.config import ExperimentConfig, set_dotted, validate
+from genrebench.config import ExperimentConfig
 from genrebench.errors import UserError
 from genrebench.loader import RunOptions, Variant
 from genrebench.metrics import FOLD_AGGREGATED
 from genrebench.report.stats import corrected_mean_ci
-from genrebench.runner import check_before_work, continue_run, data_for, seeded, sigterm_as_interrupt, train_run
+from genrebench.runner import (
+    check_before_work,
+    check_resumable,
+    config_with_options,
+    continue_run,
+    data_for,
+    seeded,
+    sigterm_as_interrupt,
+    train_run,
+    variant_tags,
+)
 from genrebench.tracking.tags import SPLIT_SIZE_TAG
 
 FOLDS_ROLE = "folds"
@@ -68,10 +79,8 @@ def run_fold_sets(variants: list[Variant], seeds: int, tracker, progress: bool =
     with sigterm_as_interrupt():
         for v in variants:
             params = {**flatten(v.config.model_dump(mode="json")), "data.split.fold": "all"}
-            tags = {ROLE_TAG: FOLDS_ROLE, "genrebench.variant": v.name, "genrebench.experiment": v.experiment,
-                    "genrebench.base_variant": str(v.is_base).lower(), SEEDS_TAG: str(seeds),
-                    "genrebench.folds": str(v.config.data.split.folds),
-                    **{f"genrebench.swept.{k}": str(val) for k, val in v.swept.items()}}
+            tags = {ROLE_TAG: FOLDS_ROLE, **variant_tags(v), SEEDS_TAG: str(seeds),
+                    "genrebench.folds": str(v.config.data.split.folds)}
             with tracker.run(v.experiment, f"{v.name}-folds", params, tags) as parent_id, _naming(parent_id):
                 tracker.log_yaml(v.config.model_dump(mode="json"), CONFIG_ARTIFACT)
                 trained, scores = _fill(v, seeds, parent_id, {}, tracker, None, progress, memo)
@@ -82,8 +91,7 @@ def run_fold_sets(variants: list[Variant], seeds: int, tracker, progress: bool =
 
 def run_fold_sets_loaded(variants: list[Variant], seeds: int = 1, tracking_uri: str | None = None,
                          progress: bool = True) -> tuple[list[dict], list[dict]]:
-    """`run_fold_sets` with the checks and the store of `runner.run_loaded`."""
-    check_kfold(variants)
+    """`run_fold_sets` with the checks and the store of `runner.run_loaded` (the CLI has checked the method)."""
     check_before_work([v.config for v in variants])
     from genrebench.tracking.tracker import MlflowTracker  # after the checks: mlflow takes seconds to import
 
@@ -149,14 +157,10 @@ def aggregate(scores: list[FoldScore]) -> dict[str, float]:
     n_test = sum(s.n_test for s in scores) / len(scores)
     out: dict[str, float] = {}
     for metric in FOLD_AGGREGATED:
-        per_fold = [_mean([s.scores[metric] for s in scores if s.fold == f]) for f in folds]
+        per_fold = [fmean(s.scores[metric] for s in scores if s.fold == f) for f in folds]
         ci = corrected_mean_ci(per_fold, n_train, n_test)
         out.update({f"{metric}_{k}": ci[k] for k in ("mean", "std", "ci_low", "ci_high")})
     return out
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def _finish(v: Variant, parent_id: str, scores: list[FoldScore], tracker) -> dict:
@@ -181,11 +185,11 @@ def resume(run_id: str, opts: RunOptions | None = None, tracking_uri: str | None
     tracker = MlflowTracker(tracking_uri)
     run = tracker.get_run(resolve_run_id(tracker.client, run_id))
     parent = _fold_parent(run, tracker)
-    if parent is None:
-        from genrebench.runner import resume_run
-
-        return resume_run(run.info.run_id, opts, tracking_uri, progress), []
-    return _resume_set(parent, tracker, opts, progress)
+    if parent is not None:
+        return _resume_set(parent, tracker, opts, progress)
+    check_resumable(run)
+    with sigterm_as_interrupt():
+        return [continue_run(run, tracker, opts, progress)], []
 
 
 def _fold_parent(run, tracker):
@@ -204,10 +208,7 @@ def _resume_set(parent, tracker, opts: RunOptions | None, progress: bool) -> tup
     if parent.info.status in ("RUNNING", "FINISHED"):
         what = "still running" if parent.info.status == "RUNNING" else "already finished: every fold has run"
         raise UserError(f"fold set {parent_id} ({tags.get('genrebench.variant', '?')}) is {what}")
-    tree = tracker.load_yaml(parent_id, CONFIG_ARTIFACT)
-    for key, value in (opts or RunOptions()).sets().items():
-        tree = set_dotted(tree, key, value)
-    cfg = validate(tree, f"config of fold set {parent_id}")
+    cfg = config_with_options(tracker.load_yaml(parent_id, CONFIG_ARTIFACT), opts, f"config of fold set {parent_id}")
     check_before_work([cfg])
     swept = {k.removeprefix("genrebench.swept."): val for k, val in tags.items() if k.startswith("genrebench.swept.")}
     v = Variant(tags.get("genrebench.experiment", cfg.name), tags.get("genrebench.variant", cfg.name), cfg, swept,

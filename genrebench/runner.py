@@ -77,12 +77,17 @@ def run_variants(variants: list[Variant], seeds: int, tracker, progress: bool = 
     return rows
 
 
+def variant_tags(variant: Variant) -> dict[str, str]:
+    """Which variant of which experiment a run (or a k-fold parent) belongs to, and its swept values."""
+    return {"genrebench.variant": variant.name, "genrebench.base_variant": str(variant.is_base).lower(),
+            "genrebench.experiment": variant.experiment,
+            **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
+
+
 def run_tags(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData) -> dict[str, str]:
     """What a trained run says about itself when it starts: role, variant, experiment, seed, data, swept keys."""
-    return {"genrebench.role": "run", "genrebench.variant": variant.name,
-            "genrebench.base_variant": str(variant.is_base).lower(), "genrebench.experiment": variant.experiment,
-            "genrebench.seed": str(cfg.train.seed), **data_tags(cfg, prepared),
-            **{f"genrebench.swept.{k}": str(v) for k, v in variant.swept.items()}}
+    return {"genrebench.role": "run", **variant_tags(variant), "genrebench.seed": str(cfg.train.seed),
+            **data_tags(cfg, prepared)}
 
 
 def train_run(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData, tracker, progress: bool,
@@ -132,13 +137,26 @@ def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | 
     from genrebench.tracking.tracker import MlflowTracker
 
     tracker = MlflowTracker(tracking_uri)
-    run_id = resolve_run_id(tracker.client, run_id)
-    run = tracker.get_run(run_id)
-    if run.info.status in ("RUNNING", "FINISHED"):
-        what = "still running" if run.info.status == "RUNNING" else "already finished"
-        raise UserError(f"run {run_id} is {what}: only a KILLED or FAILED run with a checkpoint can be resumed")
+    run = tracker.get_run(resolve_run_id(tracker.client, run_id))
+    check_resumable(run)
     with sigterm_as_interrupt():
         return [continue_run(run, tracker, opts, progress)]
+
+
+def check_resumable(run) -> None:
+    """Only an ended run that did not finish can be continued."""
+    if run.info.status in ("RUNNING", "FINISHED"):
+        what = "still running" if run.info.status == "RUNNING" else "already finished"
+        raise UserError(f"run {run.info.run_id} is {what}: only a KILLED or FAILED run with a checkpoint can be "
+                        "resumed")
+
+
+def config_with_options(tree: dict, opts: RunOptions | None, where: str) -> ExperimentConfig:
+    """A stored config tree (a checkpoint's, a fold set's) validated with the options a resume may change:
+    where the data and cache live and how to compute (device, workers)."""
+    for key, value in (opts or RunOptions()).sets().items():
+        tree = set_dotted(tree, key, value)
+    return validate(tree, where)
 
 
 def continue_run(run, tracker, opts: RunOptions | None, progress: bool, memo: dict | None = None) -> dict:
@@ -149,10 +167,7 @@ def continue_run(run, tracker, opts: RunOptions | None, progress: bool, memo: di
     """
     run_id = run.info.run_id
     ckpt = tracker.load_checkpoint(run_id)
-    tree = ckpt["config"]
-    for key, value in (opts or RunOptions()).sets().items():
-        tree = set_dotted(tree, key, value)
-    cfg = validate(tree, f"checkpoint of run {run_id}")
+    cfg = config_with_options(ckpt["config"], opts, f"checkpoint of run {run_id}")
     check_before_work([cfg])
     prepared = data_for(cfg, {} if memo is None else memo, progress)
     if prepared.fingerprint != ckpt["fingerprint"]:
