@@ -133,9 +133,35 @@ class ModelConfig(Section):
     channels: tuple[int, ...] | None = None
     hidden: tuple[int, ...] | None = None
     dropout: tuple[float, ...] | float | None = None
+    # The builder's own arguments (`depth`, `heads` of spec_transformer...): free-form here, checked by the
+    # builder when the experiment loads, which names the ones it accepts.
+    args: dict[str, Any] = {}
 
     def overrides(self) -> dict:
-        return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
+        """The builder keyword arguments this config sets (unset fields keep the builder's defaults)."""
+        fields = {k: v for k, v in self.model_dump(exclude={"name", "args"}).items() if v is not None}
+        return {**fields, **self.args}
+
+
+class SpecAugmentConfig(Section):
+    """SpecAugment's masks (Park et al., Interspeech 2019): how many of each, and their largest width."""
+
+    time_masks: int = Field(0, ge=0, le=100)
+    time_width: int = Field(0, ge=0)
+    freq_masks: int = Field(0, ge=0, le=100)
+    freq_width: int = Field(0, ge=0)
+
+
+class AugmentConfig(Section):
+    """Augmentation of training batches only (validation and test are never augmented); all off by default."""
+
+    # Each training chunk's start drawn anew every epoch anywhere in its track, instead of the fixed windows.
+    random_crop: bool = False
+    specaugment: SpecAugmentConfig = SpecAugmentConfig()
+    # Mixup (Zhang et al., ICLR 2018): mixing weights drawn from Beta(alpha, alpha); 0 turns it off.
+    mixup_alpha: float = Field(0.0, ge=0, le=10)
+    # A random gain drawn uniformly in [-gain_db, +gain_db] per chunk, added to the log-mel (dB).
+    gain_db: float = Field(0.0, ge=0, le=60)
 
 
 class TrainConfig(Section):
@@ -188,6 +214,23 @@ class ExperimentConfig(Section):
     features: FeatureConfig = FeatureConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
+    augment: AugmentConfig = AugmentConfig()
+
+    @model_validator(mode="after")
+    def _augment_means_something(self) -> ExperimentConfig:
+        # Checked here, when the experiment loads, rather than when training starts after the data is prepared.
+        if self.augment.gain_db and self.features.normalization == "per_chunk":
+            raise ValueError("augment.gain_db has no effect under features.normalization per_chunk: each chunk's "
+                             "z-score removes a constant gain in dB; use per_band, global or none, or gain_db 0")
+        if self.augment.random_crop and self.data.split.unit == "chunk":
+            raise ValueError("augment.random_crop cannot follow data.split.unit chunk: a crop anywhere in a track "
+                             "would reach windows that split put in validation or test")
+        return self
+
+    def model_kwargs(self, num_classes: int) -> dict[str, Any]:
+        """What `create_model` is called with for this experiment (and what a model bundle stores): the input's
+        mel count goes to builders that size layers from it."""
+        return {"num_classes": num_classes, "n_mels": self.features.n_mels, **self.model.overrides()}
 
 
 # ---- validation with one-line errors ---------------------------------------------------------------
@@ -216,7 +259,8 @@ class ConfigError(UserError):
     def __init__(self, origin: str, key: str, problem: str, loc: tuple = (), unknown_key: bool = False,
                  origin_names_key: bool = False) -> None:
         self.origin, self.key, self.problem, self.loc, self.unknown_key = origin, key, problem, loc, unknown_key
-        show_key = not (unknown_key or origin_names_key)
+        # A check across sections (located at the whole config) names its keys in the problem itself.
+        show_key = not (unknown_key or origin_names_key or key == "config")
         super().__init__(f"{origin}: {key}: {problem}" if show_key else f"{origin}: {problem}")
 
     def blamed_on(self, origin: str, origin_names_key: bool) -> ConfigError:

@@ -33,11 +33,10 @@ OPTION_FLAGS = {"data.source": "--data", "train.device": "--device", "data.cache
                 "data.strict": "--strict", "data.workers": "--workers"}
 
 # What `--quick` changes, applied before sweeps and --set so both still win. Chunk length and
-# normalization are left alone so the ablations stay meaningful in quick checks.
+# normalization are left alone so the ablations stay meaningful in quick checks. The model is shrunk by
+# its own `quick` preset (`genrebench.models.quick_overrides`): what "tiny" means differs per architecture.
 QUICK_PROFILE: dict[str, Any] = {
     "features.n_mels": 32,
-    "model.channels": [8, 16, 32],
-    "model.hidden": [32, 16],
     "train.epochs": 2,
     "data.synthetic.tracks_per_genre": 8,
     "data.synthetic.seconds": 12,
@@ -227,6 +226,22 @@ def check_registered(cfg: ExperimentConfig, where: Callable[[str], str]) -> None
         if value not in known:
             raise UserError(f"{where(key)}: unknown {what} {value!r}{did_you_mean(value, known)} ({listing})")
     check_split_method(cfg.data.split.method, where("data.split.method"))
+    check_model_arguments(cfg, where)
+
+
+def check_model_arguments(cfg: ExperimentConfig, where: Callable[[str], str]) -> None:
+    """Build the model once on the meta device (no memory, no compute), so an argument the builder refuses
+    (`model.args.depht`, a dropout of 1.5) fails at load time with the builder's own message."""
+    import torch
+
+    from genrebench.models import create_model
+
+    try:
+        with torch.device("meta"):
+            create_model(cfg.model.name, **cfg.model_kwargs(2))
+    except UserError as exc:
+        # The builder's message starts with `model 'NAME':`; the origin says which file or flag set it.
+        raise UserError(f"{where('model').removesuffix(': model')}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -290,19 +305,39 @@ def _validate_variant(tree: dict, overrides: list[Override], path: Path) -> Expe
         if not overrides:
             raise
         validate(tree, str(path))  # raises when the problem is the file's own
-        o = _culprit(overrides, exc.loc)
-        if o is None:  # not traceable to one flag (no such check in the schema today): name them all
+        # A check across sections is located at the whole config; its message names the keys it read.
+        o = _culprit(overrides, exc.loc) if exc.loc else next(
+            (x for x in reversed(overrides) if x.key in exc.problem), None)
+        if o is None:  # not traceable to one flag: name them all
             raise exc.blamed_on(f"{path} with {', '.join(x.origin() for x in overrides)}", False) from None
         raise exc.blamed_on(o.origin(exc.unknown_key), _names(o, exc.loc)) from None
 
 
 def _sweep_grid(sweep: Any, origin: str) -> list[dict[str, Any]]:
+    """The sweep's points: a mapping of dotted keys to lists is their grid; a list of mappings is taken as it is
+    (variants that differ in several keys at once, such as a model and the input its paper used)."""
     if not sweep:
         return [{}]
+    if isinstance(sweep, list):
+        return _sweep_points(sweep, origin)
     if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
-        raise UserError(f"{origin}: sweep must map dotted keys to non-empty lists, e.g. features.n_mels: [64, 128]")
+        raise UserError(f"{origin}: sweep must map dotted keys to non-empty lists, e.g. features.n_mels: [64, 128], "
+                        f"or list variants, e.g. - {{model.name: crnn, features.n_mels: 96}}")
     keys = list(sweep)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(sweep[k] for k in keys))]
+
+
+def _sweep_points(points: list, origin: str) -> list[dict[str, Any]]:
+    """A list-form sweep: every entry a non-empty mapping of dotted keys, no two entries alike."""
+    for i, point in enumerate(points):
+        if not isinstance(point, dict) or not point or not all(isinstance(k, str) for k in point):
+            raise UserError(f"{origin}: sweep entry {i + 1} must map dotted keys to values, "
+                            f"e.g. - {{model.name: crnn, features.n_mels: 96}}; got {point!r}")
+    names = [_variant_name("", p) for p in points]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"{origin}: sweep lists the variant {twice[0]} twice")
+    return [dict(p) for p in points]
 
 
 def _get_dotted(tree: dict, key: str) -> Any:
@@ -331,6 +366,17 @@ def _variant_name(experiment: str, swept: dict[str, Any]) -> str:
     return ",".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
 
 
+def _quick_model(tree: dict, swept: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+    """The `--quick` preset of the model this variant ends up with (a sweep or `--set model.name` may choose it),
+    as dotted `model.*` keys."""
+    from genrebench.models import quick_overrides
+
+    named = [o.value for o in overrides if o.key == "model.name"]
+    name = named[-1] if named else swept.get("model.name", _get_dotted(tree, "model.name"))
+    name = name if isinstance(name, str) else ExperimentConfig().model.name
+    return {f"model.{key}": value for key, value in quick_overrides(name).items()}
+
+
 def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), quick: bool = False,
                     epochs: int | None = None, options: dict[str, Any] | None = None) -> list[Variant]:
     """Every variant of an experiment: base chain -> quick profile -> sweep values -> options -> --set -> --epochs.
@@ -346,7 +392,8 @@ def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), qu
     variants = []
     for swept in _sweep_grid(sweep, str(path)):
         variant = copy.deepcopy(tree)
-        for layer in (QUICK_PROFILE if quick else {}, swept):
+        for layer in (QUICK_PROFILE if quick else {}, _quick_model(variant, swept, overrides) if quick else {},
+                      swept):
             for key, value in layer.items():
                 set_dotted(variant, key, copy.deepcopy(value))
         cfg = _validate_variant(variant, overrides, path)

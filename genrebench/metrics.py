@@ -60,6 +60,17 @@ class MetricSpec:
         return "" if value is None else format(value, self.fmt)
 
 
+def fmt_si(value: float | None) -> str:
+    """A count with an SI prefix and three significant digits (`2.56 k`, `3.07 G`): model costs span six orders of
+    magnitude, too many for one fixed unit. Missing or NaN is an em dash."""
+    if value is None or value != value:
+        return "—"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value:.3g}"
+
+
 REGISTRY: dict[str, MetricSpec] = {}
 _T = TypeVar("_T")
 
@@ -111,6 +122,11 @@ def _register_all() -> None:
         MetricSpec("train_seconds", "run", None, "min", "training time (s)", ".1f"),
         MetricSpec("model_parameters", "run", None, "min", "parameters", ",.0f"),
         MetricSpec("compile_seconds", "run", None, "min", "torch.compile time (s)", ".1f"),
+        # What the trained model costs to use: forward MACs of one chunk (as `genrebench models` counts them), of
+        # every chunk of a 30 s track (comparable across chunk lengths), and the model's time for that track.
+        MetricSpec("model_macs", "run", None, "min", "MACs per chunk", ",.0f"),
+        MetricSpec("track_macs", "run", None, "min", "MACs per 30 s track", ",.0f"),
+        MetricSpec("predict_ms", "run", None, "min", "predict latency (ms per 30 s track)", ".1f"),
     ):
         register_metric(spec)
     for name in FOLD_AGGREGATED:

@@ -20,7 +20,8 @@ from conftest import without_progress
 from genrebench.loader import SHIPPED_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = ["ablation_chunk_length", "ablation_normalization", "baseline", "demo", "leak_check", "seed_model", "small"]
+SHIPPED = ["ablation_augment", "ablation_chunk_length", "ablation_normalization", "baseline", "demo", "leak_check",
+           "seed_model", "small", "zoo"]
 
 
 @dataclass(frozen=True)

@@ -99,10 +99,15 @@ def test_list_and_models_print_json(cli):
     baseline = next(e for e in listed["experiments"] if e["name"] == "baseline")
     assert baseline["source"] == "shipped" and Path(baseline["path"]).is_file()
     assert any(s["name"] == "lr_dropout" for s in listed["search_spaces"])
-    models = json.loads(cli("models", "vgg*", "--json").stdout)
+    models = json.loads(cli("models", "--json").stdout)
     assert models["input"] == [1, 128, 431]
-    assert {m["name"] for m in models["models"]} >= {"vgg_baseline"}
+    assert {m["name"] for m in models["models"]} >= {"vgg_baseline", "mel_linear", "mel_mlp", "short_chunk_cnn",
+                                                      "short_chunk_resnet", "musicnn", "crnn", "spec_transformer"}
     assert all(m["params"] > 0 and m["macs"] > 0 for m in models["models"])
+    by_name = {m["name"]: m for m in models["models"]}
+    assert by_name["mel_linear"]["macs"] == 2 * 128 * 10  # mean and std of 128 bands -> 10 logits
+    assert by_name["mel_linear"]["macs"] < by_name["vgg_small"]["macs"] < by_name["vgg_baseline"]["macs"]
+    assert listed["experiments"][-1]["name"] == "zoo" and "crnn" in listed["experiments"][-1]["model"]
 
 
 def test_data_inspect_prints_json(cli, tmp_path):

@@ -167,3 +167,65 @@ def test_a_bare_yaml_off_means_off_not_false():
     assert load_experiment("small", sets=["data.duplicates=off"])[0].config.data.duplicates == "off"
     with pytest.raises(UserError, match="data.duplicates"):
         load_experiment("small", sets=["data.duplicates=true"])
+
+
+def test_zoo_lists_every_registered_model_once_on_its_papers_input():
+    from genrebench.models import list_models
+
+    zoo = load_experiment("zoo")
+    assert sorted(v.config.model.name for v in zoo) == list_models()
+    by_model = {v.config.model.name: v for v in zoo}
+    musicnn = by_model["musicnn"]
+    assert (musicnn.config.features.n_mels, musicnn.config.features.chunk_seconds) == (96, 3)
+    assert musicnn.name == "name=musicnn,chunk_seconds=3,n_mels=96"
+    assert by_model["crnn"].config.features.chunk_seconds == 29.1
+    base = load_experiment("baseline")[0].config
+    # one recipe: nothing but the model and its input differs from the baseline
+    for v in zoo:
+        assert v.config.train == base.train and v.config.data == base.data and v.config.augment == base.augment
+
+
+def test_list_sweep_points_and_their_errors(tmp_path):
+    (tmp_path / "pts.yaml").write_text("sweep:\n  - {model.name: crnn, features.n_mels: 96}\n"
+                                       "  - {train.lr: 0.01}\n")
+    vs = load_experiment(tmp_path / "pts.yaml")
+    assert [v.name for v in vs] == ["name=crnn,n_mels=96", "lr=0.01"]
+    assert (vs[0].config.model.name, vs[0].config.features.n_mels, vs[0].config.train.lr) == ("crnn", 96, 1e-3)
+    assert (vs[1].config.model.name, vs[1].config.train.lr) == ("vgg_baseline", 0.01)
+    for body, message in (("sweep:\n  - {}\n", "sweep entry 1 must map"),
+                          ("sweep:\n  - 3\n", "sweep entry 1 must map"),
+                          ("sweep:\n  - {train.lr: 0.1}\n  - {train.lr: 0.1}\n", "lr=0.1 twice")):
+        (tmp_path / "bad.yaml").write_text(body)
+        with pytest.raises(UserError, match=message):
+            load_experiment(tmp_path / "bad.yaml")
+
+
+def test_quick_shrinks_each_model_by_its_own_preset():
+    from genrebench.models import quick_overrides
+
+    zoo = {v.config.model.name: v.config for v in load_experiment("zoo", quick=True)}
+    assert zoo["vgg_baseline"].model.channels == (8, 16, 32)
+    assert zoo["spec_transformer"].model.args == quick_overrides("spec_transformer")["args"]
+    assert zoo["musicnn"].model.hidden == (16,) and zoo["musicnn"].model.channels is None
+    assert zoo["musicnn"].features.n_mels == 96  # the sweep's value beats --quick's 32 mels
+    # --set model.name picks the preset of the model it names; --set still beats the preset
+    crnn = load_experiment("baseline", quick=True, sets=["model.name=crnn", "model.hidden=[4]"])[0].config
+    assert crnn.model.channels == (8, 16, 16, 16) and crnn.model.hidden == (4,)
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["model.name=spec_transformer", "model.args.depht=2"],
+     "--set model.args.depht: model 'spec_transformer': unknown argument(s) ['depht']; allowed: ['depth',"),
+    (["model.dropout=1.5"], "--set model.dropout: model 'vgg_baseline': dropout rates must be in [0, 1)"),
+    (["model.name=crnn", "model.channels=[8]"], "pools needs one size per conv block (1)"),
+])
+def test_model_arguments_are_checked_when_the_experiment_loads(sets, message):
+    with pytest.raises(UserError) as info:
+        load_experiment("baseline", sets=sets)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_model_args_reach_the_builder():
+    cfg = load_experiment("baseline", sets=["model.name=spec_transformer", "model.args.depth=2"])[0].config
+    assert cfg.model.overrides() == {"depth": 2}
+    assert cfg.model_kwargs(4) == {"num_classes": 4, "n_mels": 128, "depth": 2}

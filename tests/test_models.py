@@ -18,8 +18,9 @@ from genrebench.models import (
     register_model,
 )
 
-# Small enough to be fast, large enough that a 5-block stack still has >1 value per BatchNorm channel.
-INPUT = (2, 1, 32, 64)
+# Small enough to be fast, large enough that a 5-block stack still has >1 value per BatchNorm channel and that
+# the CRNN (time pooled 96x) reads two GRU steps, so its recurrent weights get a gradient.
+INPUT = (2, 1, 32, 128)
 
 
 @pytest.fixture(autouse=True)
@@ -34,10 +35,15 @@ def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_registry, "_model_descriptions", dict(_registry._model_descriptions))
 
 
+def build(name: str, num_classes: int = 10, n_mels: int = INPUT[2], **overrides) -> nn.Module:
+    """A registered model for INPUT's mel count (builders that size a layer from it get it, as in training)."""
+    return create_model(name, num_classes=num_classes, n_mels=n_mels, **overrides)
+
+
 @pytest.mark.parametrize("num_classes", [3, 10])
 @pytest.mark.parametrize("name", list_models())
 def test_forward_shape_and_finite(name: str, num_classes: int) -> None:
-    model = create_model(name, num_classes=num_classes).eval()
+    model = build(name, num_classes=num_classes).eval()
     with torch.no_grad():
         logits = model(torch.randn(INPUT))
     assert logits.shape == (INPUT[0], num_classes)
@@ -46,7 +52,7 @@ def test_forward_shape_and_finite(name: str, num_classes: int) -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_backward_reaches_every_parameter(name: str) -> None:
-    model = create_model(name, num_classes=4).train()
+    model = build(name, num_classes=4).train()
     logits = model(torch.randn(INPUT))
     nn.functional.cross_entropy(logits, torch.tensor([0, 3])).backward()
     for pname, param in model.named_parameters():
@@ -59,7 +65,7 @@ def test_backward_reaches_every_parameter(name: str) -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_features_then_head_equals_forward(name: str) -> None:
-    model = create_model(name, num_classes=5).eval()
+    model = build(name, num_classes=5).eval()
     x = torch.randn(INPUT)
     with torch.no_grad():
         features = model.forward_features(x)
@@ -228,3 +234,145 @@ def test_model_table_rows() -> None:
 def test_seed_macs_match_design_doc() -> None:
     # Design-doc sanity check: about 2.8-3.0 GMACs per 128 x 431 chunk for the seed network.
     assert 2.8e9 <= forward_macs(create_model("vgg_seed"), (1, 1, 128, 431)) <= 3.0e9
+
+
+# ---- the zoo: every registered model, against counts and rules written here independently -------------------
+
+
+def _hand_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """MACs counted layer by layer from the shapes that flow (forward hooks), by the textbook formulas:
+    a convolution output element costs (in / groups) x kernel, a linear one in_features, a GRU step
+    3 x hidden x (input + hidden) per sequence element, self-attention 2 x tokens^2 x width (scores and mix).
+    An independent check of forward_macs, which asks torch's FlopCounterMode instead."""
+    from genrebench.models.transformer import _Attention
+
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv1d | nn.Conv2d):
+            kernel = int(torch.tensor(module.kernel_size).prod())
+            total += output.numel() * (module.in_channels // module.groups) * kernel
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+        elif isinstance(module, nn.GRU):
+            batch, steps, features = inputs[0].shape
+            total += batch * steps * 3 * module.hidden_size * (features + module.hidden_size)
+        elif isinstance(module, _Attention):
+            batch, tokens, width = inputs[0].shape
+            total += 2 * batch * tokens * tokens * width
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_macs_equal_an_independent_count(name: str) -> None:
+    model = build(name)
+    assert forward_macs(model, INPUT) == _hand_macs(model, INPUT) > 0
+
+
+def test_mel_linear_is_logistic_regression() -> None:
+    model = create_model("mel_linear", num_classes=10, n_mels=128)
+    # one linear layer over mean and std of 128 bands: 256 x 10 weights + 10 biases, and nothing else learned
+    assert count_parameters(model, trainable_only=True) == 256 * 10 + 10
+    assert forward_macs(model, (1, 1, 128, 431)) == 256 * 10
+
+
+def test_mel_stats_are_mean_and_std_over_time() -> None:
+    model = create_model("mel_linear", num_classes=3, n_mels=4).eval()
+    x = torch.randn(2, 1, 4, 50)
+    stats = torch.cat([x.mean(3), x.std(3, correction=0)], 1).flatten(1)
+    bn = model.standardize  # eval: running statistics of a fresh model (mean 0, var 1) leave values as they are
+    torch.testing.assert_close(model.forward_features(x), stats / torch.sqrt(torch.tensor(1 + bn.eps)))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_same_seed_same_model_and_output(name: str) -> None:
+    x = torch.randn(INPUT)
+    torch.manual_seed(3)
+    first = build(name).eval()
+    torch.manual_seed(3)
+    second = build(name).eval()
+    for (key, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+    with torch.no_grad():
+        assert torch.equal(first(x), second(x)) and torch.equal(first(x), first(x))
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize(("n_mels", "frames"), [(32, 9), (32, 301), (48, 97)])
+def test_any_chunk_length_and_mel_count(name: str, n_mels: int, frames: int) -> None:
+    model = build(name, n_mels=n_mels, num_classes=4).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(1, 1, n_mels, frames))
+    assert logits.shape == (1, 4) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_quick_preset_builds_a_smaller_model(name: str) -> None:
+    from genrebench.models import quick_overrides
+
+    preset = quick_overrides(name)
+    kwargs = {**{k: v for k, v in preset.items() if k != "args"}, **preset.get("args", {})}
+    small = build(name, **kwargs)
+    assert count_parameters(small) <= count_parameters(build(name))
+    if name not in ("mel_linear",):  # the floor is already as small as it gets
+        assert count_parameters(small) < count_parameters(build(name))
+
+
+def test_paper_sizes() -> None:
+    # Short-chunk CNN: Won et al. (2020) give 3.7 M parameters for their 50-tag model (ours has 10 outputs).
+    assert 3.6e6 < count_parameters(create_model("short_chunk_cnn")) < 3.8e6
+    musicnn = create_model("musicnn", n_mels=96)
+    assert musicnn.heights == (38, 67)  # 0.4 and 0.7 of 96 bands, the paper's int(0.4 * 96), int(0.7 * 96)
+    assert musicnn.num_features == 2 * (2 * 204 + 3 * 51 + 3 * 64)
+    crnn = create_model("crnn")
+    assert [gru.hidden_size for gru in crnn.grus] == [32, 32] and crnn.pools == (2, 3, 4, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "argument"),
+    [
+        ("spec_transformer", {"dim": 10, "heads": 3}, "heads"),
+        ("spec_transformer", {"depht": 2}, "depht"),
+        ("crnn", {"pools": (2, 2)}, "pools"),
+        ("musicnn", {"timbral_filters": 0}, "timbral_filters"),
+        ("short_chunk_cnn", {"channels": ()}, "channels"),
+        ("mel_mlp", {"hidden": (8,), "dropout": 1.5}, "dropout"),
+    ],
+)
+def test_zoo_builders_validate_arguments(name: str, kwargs: dict, argument: str) -> None:
+    with pytest.raises(UserError, match=argument):
+        create_model(name, **kwargs)
+
+
+@pytest.mark.parametrize(("name", "built_for"), [("mel_linear", 32), ("musicnn", 96)])
+def test_too_few_mel_bands_is_a_clear_error(name: str, built_for: int) -> None:
+    with pytest.raises(ValueError, match=f"built for {built_for} mel bands"):
+        create_model(name, n_mels=built_for)(torch.randn(1, 1, 16, 40))
+
+
+def test_n_mels_reaches_only_builders_that_take_it() -> None:
+    assert create_model("vgg_small", n_mels=64).features[0][0].in_channels == 1
+    assert create_model("mel_linear", n_mels=64).num_features == 128
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_exports_with_a_dynamic_batch(name: str) -> None:
+    # MLflow logs every run's model through torch.export; a batch dimension specialised to the example's would
+    # give a logged model that refuses any other batch size (a named Dim makes export fail instead).
+    from genrebench.models import quick_overrides
+
+    preset = quick_overrides(name)
+    model = build(name, **{k: v for k, v in preset.items() if k != "args"}, **preset.get("args", {})).eval()
+    program = torch.export.export(model, (torch.randn(INPUT),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    x = torch.randn(3, *INPUT[1:])
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), model(x))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import sqlite3
 from html.parser import HTMLParser
@@ -206,7 +207,8 @@ def test_every_figure_exists_and_html_parses(report):
     md = report["index_md"].read_text(encoding="utf-8")
     for src in [line.split("](", 1)[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]:
         assert (report["index_md"].parent / src).is_file(), src
-    for section in ("Summary of variants", "Ablation: features.normalization", "Significance against the baseline",
+    for section in ("Summary of variants", "Cost and accuracy", "Ablation: features.normalization",
+                    "Significance against the baseline",
                     "Learning curves", "Per-genre recall", "Most confused genre pairs", "Data and environment"):
         assert section in md, section
 
@@ -322,3 +324,45 @@ def test_report_cli_writes_the_report_and_prints_its_path(store, tmp_path):
     bare = subprocess.run([sys.executable, "-m", "genrebench", "report", "--tracking-uri", store["uri"]],
                           capture_output=True, text=True, timeout=120)
     assert bare.returncode == 2 and "name at least one experiment" in bare.stderr and "Traceback" not in bare.stderr
+
+
+def test_pareto_front_by_hand():
+    from genrebench.report.analysis import pareto_front
+
+    # (MACs, accuracy): c is beaten by b (cheaper and better), e by d (as cheap, better); a tie on both stays
+    points = {"a": (1.0, 0.50), "b": (2.0, 0.80), "c": (3.0, 0.70), "d": (5.0, 0.90), "e": (5.0, 0.85),
+              "f": (9.0, 0.90), "g": (np.nan, 0.99), "h": (2.0, 0.80)}
+    cost = pd.Series({k: v[0] for k, v in points.items()})
+    score = pd.Series({k: v[1] for k, v in points.items()})
+    front = pareto_front(cost, score)
+    assert sorted(front[front].index) == ["a", "b", "d", "h"]
+
+
+def test_pareto_front_matches_brute_force_on_random_points():
+    from genrebench.report.analysis import pareto_front
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        cost, score = pd.Series(rng.integers(1, 6, 12).astype(float)), pd.Series(rng.integers(1, 6, 12) / 5)
+        expected = [not any(cost[j] <= cost[i] and score[j] >= score[i] and (cost[j], score[j]) != (cost[i], score[i])
+                            for j in range(12)) for i in range(12)]
+        assert pareto_front(cost, score).tolist() == expected
+
+
+def test_runs_log_their_cost_and_the_report_shows_it(store, report):
+    from genrebench.models import create_model, forward_macs
+
+    # 2 s chunks with 50% overlap (43 frames apart at hop 512) over a 30 s track: 1 + (30 s - 2 s) // stride
+    stride_samples = round(22050 * 2 * 0.5 / 512) * 512
+    chunks = 1 + (30 * 22050 - 2 * 22050) // stride_samples
+    for run in _runs(store["uri"]):
+        m, params = run.data.metrics, run.data.params
+        sizes = {k: ast.literal_eval(params[f"model.{k}"]) for k in ("channels", "hidden")}
+        model = create_model(params["model.name"], num_classes=3, n_mels=int(params["features.n_mels"]), **sizes)
+        assert m["model_macs"] == forward_macs(model, (1, 1, int(params["features.n_mels"]), 1 + 2 * 22050 // 512))
+        assert m["track_macs"] == m["model_macs"] * chunks and m["predict_ms"] > 0
+    summary = pd.read_csv(report["summary_csv"], index_col=0)
+    assert "Cost and accuracy" in report["index_md"].read_text(encoding="utf-8")
+    assert (report["index_md"].parent / "figures" / "cost-accuracy.png").is_file()
+    # the two variants share one model, so the cheaper-or-equal and better one is the front
+    assert summary["track_macs_mean"].nunique() == 1

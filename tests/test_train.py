@@ -33,7 +33,7 @@ def _prep(cfg):
 
 
 def _no_timing(d):
-    return {k: v for k, v in d.items() if "second" not in k}
+    return {k: v for k, v in d.items() if "second" not in k and k != "predict_ms"}
 
 
 def test_tiny_run_beats_chance_clearly(tones):
@@ -157,3 +157,21 @@ def test_track_level_averages_chunk_softmax():
     assert ev.metrics["chunk_acc"] == 0.75 and ev.metrics["track_acc"] == 1.0
     assert ev.confusion.tolist() == [[1, 0], [0, 1]] and ev.chunk_confusion.tolist() == [[1, 1], [0, 2]]
     assert ev.per_class[0] == {"label": "a", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+
+
+def test_a_training_epoch_never_ends_on_a_batch_of_one():
+    # BatchNorm in a dense head (short_chunk_cnn, musicnn, mel_linear) fails on one chunk in training mode
+    from genrebench.train.loop import make_loader
+
+    def sizes(n: int, shuffle: bool) -> list[int]:
+        ds = torch.utils.data.TensorDataset(torch.arange(n))
+        loader = make_loader(ds, 8, shuffle, torch.Generator().manual_seed(0), 0, torch.device("cpu"))
+        return [len(b[0]) for b in loader]
+
+    assert sizes(9, True) == [8] and sizes(10, True) == [8, 2] and sizes(16, True) == [8, 8]
+    assert sizes(9, False) == [8, 1]  # evaluation scores every chunk
+    from genrebench.models import create_model
+
+    model = create_model("mel_linear", num_classes=3, n_mels=8).train()
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        model(torch.randn(1, 1, 8, 20))

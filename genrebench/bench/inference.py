@@ -31,7 +31,7 @@ def measure_eval(state: dict, cfg: ExperimentConfig, device: torch.device, batch
 def write_bench_bundle(cfg: ExperimentConfig, labels: list[str], normalizer: dict, path: Path) -> Path:
     """An untrained model of the experiment's architecture, bundled as `fit` bundles a trained one: predict's
     cost does not depend on the weights' values."""
-    kwargs = {"num_classes": len(labels), **cfg.model.overrides()}
+    kwargs = cfg.model_kwargs(len(labels))
     model = create_model(cfg.model.name, **kwargs)
     bundle = make_bundle(model, cfg.model.name, kwargs, labels, cfg.data.audio.model_dump(mode="json"),
                          cfg.features.model_dump(mode="json"), normalizer, cfg.model_dump(mode="json"))

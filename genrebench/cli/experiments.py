@@ -193,7 +193,8 @@ def list_cmd(experiments_dir: ExperimentsDirOpt = None, as_json: JsonOpt = False
     for entry in catalog():
         variants = load_experiment(entry.path)
         cfg = variants[0].config
-        rows.append({"name": entry.name, "variants": [v.name for v in variants], "model": cfg.model.name,
+        models = ", ".join(dict.fromkeys(v.config.model.name for v in variants))  # a zoo sweeps the model
+        rows.append({"name": entry.name, "variants": [v.name for v in variants], "model": models,
                      "source": _source(entry), "path": str(entry.path), "description": cfg.description})
     spaces = [{"name": e.name, "source": _source(e), "path": str(e.path)} for e in catalog("search")]
     folders = [f.label() for f in search_path()]

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from genrebench.metrics import fmt_si
 from genrebench.tracking.tags import LEAKY
 
 # Piped or redirected, rich would size everything for 80 columns, folding or cutting with "…" the variant names
@@ -262,11 +263,12 @@ def print_experiments(rows: list[dict], folders: list[str], spaces: list[dict]) 
 def print_models(rows: list[dict], n_mels: int, frames: int) -> None:
     """`models`: parameters and MACs per registered model."""
     table = Table(title=f"models (MACs for one 1 x {n_mels} x {frames} chunk)")
-    for col in ("name", "params", "GMACs", "description"):
-        table.add_column(col, justify="right" if col in ("params", "GMACs") else "left")
+    for col in ("name", "params", "MACs", "description"):
+        table.add_column(col, justify="right" if col in ("params", "MACs") else "left")
     for row in rows:
-        table.add_row(row["name"], f"{row['params']:,}", f"{row['macs'] / 1e9:.2f}", row["description"])
+        table.add_row(row["name"], f"{row['params']:,}", fmt_si(row["macs"]), row["description"])
     out.print(table)
+
 
 
 def print_protocols(rows: list[dict]) -> None:

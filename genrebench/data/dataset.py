@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from genrebench.data.features import Normalizer, create_normalizer, slice_chunk
+from genrebench.data.features import DB_FLOOR, Normalizer, create_normalizer, slice_chunk
 from genrebench.data.prepare import PreparedData
 
 # Open memmaps kept per process: each holds a file descriptor, and GTZAN-size sets would exhaust them.
 _MAX_OPEN = 256
+
+
+class ChunkItem(NamedTuple):
+    """A training chunk as an augmenting sampler asks for it (`genrebench.train.augment`): fixed chunk `index`
+    (its track and label), the `start` frame drawn for it this epoch, and a gain in dB."""
+
+    index: int
+    start: int
+    gain_db: float = 0.0
 
 
 class ChunkDataset(Dataset):
@@ -40,19 +50,45 @@ class ChunkDataset(Dataset):
         self._open[track] = mel
         return mel
 
+    def last_starts(self) -> np.ndarray:
+        """The last valid start frame of each chunk's track: 0 for a track shorter than a chunk, which
+        `slice_chunk` pads as it pads that track's one fixed window."""
+        n_frames = np.asarray([e.n_frames for e in self.prepared.entries], dtype=np.int64)
+        return np.maximum(n_frames[self.index[:, 0]] - self.frames, 0)
+
     def raw_chunk(self, i: int) -> np.ndarray:
         """Chunk `i` in dB, before normalization."""
         track, start = self.index[i]
         return slice_chunk(self._mel(int(track)), int(start), self.frames)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
-        track = int(self.index[i][0])
-        x = self.normalizer(self.raw_chunk(i))
+    def __getitem__(self, item: int | ChunkItem) -> tuple[torch.Tensor, int, int]:
+        """Chunk `item` as fixed, or a `ChunkItem`: its chunk's track at the drawn start, with the drawn gain."""
+        if isinstance(item, ChunkItem):
+            return self._augmented(item)
+        track = int(self.index[item][0])
+        x = self.normalizer(self.raw_chunk(item))
+        return torch.from_numpy(x).unsqueeze(0), int(self.track_labels[track]), track
+
+    def _augmented(self, item: ChunkItem) -> tuple[torch.Tensor, int, int]:
+        track = int(self.index[item.index][0])
+        raw = slice_chunk(self._mel(track), item.start, self.frames)
+        if item.gain_db:
+            raw = with_gain(raw, item.gain_db)
+        x = self.normalizer(raw)
         return torch.from_numpy(x).unsqueeze(0), int(self.track_labels[track]), track
 
     def __getstate__(self) -> dict:
         # Memmaps are reopened in each DataLoader worker rather than pickled across processes.
         return {**self.__dict__, "_open": OrderedDict()}
+
+
+def with_gain(chunk: np.ndarray, gain_db: float) -> np.ndarray:
+    """A chunk in dB as if its audio were `gain_db` louder (negative: quieter), for the normalizer to see as
+    such: `global` and `per_band` pass it on scaled by their std, a per-chunk z-score removes it. Values at the
+    silence floor stay there (digital silence, and the padding of a short clip, is silent at any gain); the rest
+    is clipped at the floor as `mel_db` clips."""
+    louder = np.maximum(chunk + np.float32(gain_db), np.float32(DB_FLOOR))
+    return np.where(chunk > DB_FLOOR, louder, chunk)
 
 
 def iter_raw_chunks(dataset: ChunkDataset) -> Iterator[np.ndarray]:

@@ -1,16 +1,18 @@
-"""Model zoo: a name-keyed registry of CNNs over mel chunks ``(B, 1, n_mels, frames)`` -> logits.
+"""Model zoo: a name-keyed registry of genre models over mel chunks ``(B, 1, n_mels, frames)`` -> logits.
 
 Every model implements ``forward``, ``forward_features`` (pooled ``(B, C)``) and ``forward_head``.
 Importing this package registers the built-in models.
 """
 
-from genrebench.models import vgg  # noqa: F401  (imported for its @register_model side effects)
+# Imported for their @register_model side effects: one module per family.
+from genrebench.models import crnn, musicnn, short_chunk, stats, transformer, vgg  # noqa: F401
 from genrebench.models._registry import (
     count_parameters,
     create_model,
     forward_macs,
     list_models,
     model_table,
+    quick_overrides,
     register_model,
 )
 from genrebench.models.vgg import GenreVGG
@@ -22,5 +24,6 @@ __all__ = [
     "forward_macs",
     "list_models",
     "model_table",
+    "quick_overrides",
     "register_model",
 ]

@@ -23,17 +23,21 @@ _B = TypeVar("_B", bound=ModelBuilder)
 
 _model_entrypoints: dict[str, ModelBuilder] = {}
 _model_descriptions: dict[str, str] = {}
+_model_quick: dict[str, dict[str, Any]] = {}
 
 
-def register_model(fn: _B | None = None, *, name: str | None = None) -> Any:
-    """Register a model builder, as ``@register_model`` or ``@register_model(name="...")``.
+def register_model(fn: _B | None = None, *, name: str | None = None, quick: dict[str, Any] | None = None) -> Any:
+    """Register a model builder, as ``@register_model`` or ``@register_model(name="...", quick={...})``.
 
     Args:
         fn: The builder; its first docstring line becomes the model's description.
         name: Registry key; defaults to the builder's ``__name__``.
+        quick: The ``model.*`` config keys that make a tiny version of this model for ``--quick`` smoke
+            runs (``{"channels": [8, 16, 32]}``, ``{"args": {"depth": 1}}``); the model's own knowledge,
+            since what "smaller" means differs between a CNN, a recurrent net and a transformer.
 
     Returns:
-        The builder unchanged (or a decorator when called with only ``name``).
+        The builder unchanged (or a decorator when called with only keywords).
 
     Raises:
         ValueError: If the name is already registered; silently replacing a model would make two
@@ -47,9 +51,15 @@ def register_model(fn: _B | None = None, *, name: str | None = None) -> Any:
         _model_entrypoints[key] = builder
         doc = inspect.getdoc(builder) or ""
         _model_descriptions[key] = doc.splitlines()[0].strip() if doc else ""
+        _model_quick[key] = dict(quick or {})
         return builder
 
     return decorator if fn is None else decorator(fn)
+
+
+def quick_overrides(name: str) -> dict[str, Any]:
+    """The ``model.*`` keys (without the prefix) of a registered model's ``--quick`` version; {} if unknown."""
+    return dict(_model_quick.get(name, {}))
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -70,8 +80,9 @@ def create_model(name: str, num_classes: int = 10, **overrides: Any) -> nn.Modul
     Args:
         name: A name from ``list_models()``.
         num_classes: Number of output logits.
-        **overrides: Builder keyword arguments (e.g. ``channels``, ``dropout``). ``None`` values are
-            dropped so that CLI/config fields the user left unset never clobber the builder's defaults.
+        **overrides: Builder keyword arguments (e.g. ``channels``, ``dropout``, ``n_mels``). ``None`` values
+            are dropped so that CLI/config fields the user left unset never clobber the builder's defaults;
+            ``n_mels`` (the input's mel count) reaches only builders that declare it.
 
     Returns:
         The freshly initialised model.
@@ -83,6 +94,9 @@ def create_model(name: str, num_classes: int = 10, **overrides: Any) -> nn.Modul
     if builder is None:
         raise _unknown_model_error(name)
     kwargs = {k: v for k, v in overrides.items() if v is not None}
+    if "n_mels" in kwargs and "n_mels" not in inspect.signature(builder).parameters:
+        # Every caller passes the input's mel count; only builders that size a layer from it take it.
+        del kwargs["n_mels"]
     try:
         return builder(num_classes=num_classes, **kwargs)
     except ValueError as err:
@@ -96,29 +110,15 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _conv_macs(module: nn.Conv2d, _inputs: Any, output: torch.Tensor) -> int:
-    """Each output element costs (in_channels / groups) * kh * kw multiply-accumulates."""
-    kh, kw = module.kernel_size
-    return output.numel() * (module.in_channels // module.groups) * kh * kw
-
-
-def _linear_macs(module: nn.Linear, _inputs: Any, output: torch.Tensor) -> int:
-    """Each output element costs in_features multiply-accumulates (batch = all leading dims)."""
-    return output.numel() * module.in_features
-
-
-_MAC_RULES: dict[type[nn.Module], Callable[[Any, Any, torch.Tensor], int]] = {
-    nn.Conv2d: _conv_macs,
-    nn.Linear: _linear_macs,
-}
-
-
 def forward_macs(model: nn.Module, input_shape: Sequence[int] = (1, 1, 128, 431)) -> int:
-    """Count the multiply-accumulates of one forward pass (Conv2d and Linear layers only).
+    """Count the multiply-accumulates of one forward pass, with torch's own ``FlopCounterMode``.
 
-    Uses forward hooks, so it follows the actual data path (a defined-but-unused layer costs nothing)
-    and needs no external profiler. Bias additions, activations, pooling and BatchNorm are ignored,
-    as in the usual MAC conventions.
+    FlopCounterMode sees the aten operations that actually run (convolutions, matrix products, the
+    matmuls inside a GRU), so a defined-but-unused layer costs nothing and no per-layer rule has to be
+    kept in step with new architectures. It counts a multiply-accumulate as two FLOPs; bias additions,
+    activations, pooling and normalisation are not counted, as in the usual MAC conventions. Operations
+    it has no formula for (fused attention kernels, for one) count zero, which is why the transformer
+    here spells its attention out as matrix products.
 
     Args:
         model: The model; it runs once in eval mode on zeros and its training mode is restored.
@@ -127,26 +127,19 @@ def forward_macs(model: nn.Module, input_shape: Sequence[int] = (1, 1, 128, 431)
     Returns:
         Total MACs for that input (proportional to the batch size).
     """
-    total = 0
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        nonlocal total
-        total += _MAC_RULES[type(module)](module, inputs, output)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m) in _MAC_RULES]
     first_param = next(model.parameters(), None)
     device = first_param.device if first_param is not None else torch.device("cpu")
     was_training = model.training
     try:
         # Eval mode: BatchNorm would refuse a batch of one in train mode, and dropout is irrelevant.
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(torch.zeros(tuple(input_shape), device=device))
     finally:
         model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return total
+    return counter.get_total_flops() // 2
 
 
 def model_table(
@@ -166,7 +159,7 @@ def model_table(
     """
     rows = []
     for name in list_models(pattern):
-        model = create_model(name, num_classes=num_classes)
+        model = create_model(name, num_classes=num_classes, n_mels=n_mels)
         in_channels = getattr(model, "in_channels", 1)
         rows.append(
             {

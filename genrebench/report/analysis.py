@@ -23,6 +23,8 @@ SUMMARY_METRICS = ("test_track_acc", "test_chunk_acc", "test_track_macro_f1", "b
 # (metric, column heading, which way is better: "max", "min" or None for no highlight)
 METRICS: list[tuple[str, str, str | None]] = [
     (name, get_metric(name).display, get_metric(name).direction) for name in SUMMARY_METRICS]
+# Summarised like the metrics above but shown in the cost section only (runs logged before them lack them).
+COST_METRICS = ("model_macs", "track_macs", "predict_ms")
 SWEPT_PREFIX = "tags.genrebench.swept."
 # Runs are compared only within one dataset group: same data fingerprint and same evaluation protocol.
 PROTOCOL_TAG = "tags.genrebench.protocol"
@@ -134,7 +136,8 @@ def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
                      "seed_list": ",".join(str(s) for s in group["seed"].dropna().unique()),
                      "fingerprints": ",".join(sorted(group["fingerprint"].astype(str).unique())),
                      "run_ids": ",".join(group["run_id"])}
-        for metric, _, _ in METRICS:
+        row["model"] = ",".join(sorted(_column(group, "params.model.name").dropna().astype(str).unique()))
+        for metric in [*(m for m, _, _ in METRICS), *COST_METRICS]:
             values = pd.to_numeric(_column(group, f"metrics.{metric}"), errors="coerce")
             spread = _fold_ci(group, values) if folds > 1 else stats.mean_ci(values.to_numpy(dtype=float))
             for k, v in spread.items():
@@ -380,8 +383,13 @@ def confused_pairs(tables: list[pd.DataFrame], top: int = 5) -> pd.DataFrame:
 
 
 def swept_keys(runs: pd.DataFrame) -> list[str]:
-    """Dotted config keys that some runs were swept over (tags `genrebench.swept.<key>`)."""
-    return [c[len(SWEPT_PREFIX):] for c in runs.columns if c.startswith(SWEPT_PREFIX) and runs[c].notna().any()]
+    """Dotted config keys the swept runs were all swept over (tags `genrebench.swept.<key>`).
+
+    A key that only some variants of a list sweep set (the zoo's `features.n_mels`, for musicnn and crnn) is left
+    out: along it, the variants differ in other keys too, so a line through them would not show its effect."""
+    columns = [c for c in runs.columns if c.startswith(SWEPT_PREFIX) and runs[c].notna().any()]
+    swept = runs[columns].notna().any(axis=1) if columns else pd.Series(False, index=runs.index)
+    return [c[len(SWEPT_PREFIX):] for c in columns if runs.loc[swept, c].notna().all()]
 
 
 def ablation_points(runs: pd.DataFrame, summary: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -393,4 +401,30 @@ def ablation_points(runs: pd.DataFrame, summary: pd.DataFrame, key: str) -> pd.D
     numeric = pd.to_numeric(points["value"], errors="coerce")
     if numeric.notna().all():
         points = points.assign(_x=numeric).sort_values("_x", kind="stable").drop(columns="_x")
+    return points
+
+
+def pareto_front(cost: pd.Series, score: pd.Series) -> pd.Series:
+    """True for the points no other point beats: none costs as little or less and scores as high or higher, and
+    strictly better on one of the two. Missing values are never on the front."""
+    ok = cost.notna() & score.notna()
+    c, s = cost.astype(float), score.astype(float)
+    front = pd.Series(False, index=cost.index)
+    for i in cost.index[ok]:
+        others = ok & (cost.index != i)
+        dominated = others & (c <= c[i]) & (s >= s[i]) & ((c < c[i]) | (s > s[i]))
+        front[i] = not dominated.any()
+    return front
+
+
+def cost_points(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per variant with a cost logged: model, accuracy mean and CI half-width, parameters, MACs, time, and
+    whether it is on the Pareto front of accuracy against MACs per 30 s track (LEAKY variants never are)."""
+    if "track_macs_mean" not in summary or summary["track_macs_mean"].isna().all():
+        return pd.DataFrame()
+    points = summary[summary["track_macs_mean"].notna()].copy()
+    honest = ~points["leaky"].astype(bool)
+    points["pareto"] = False
+    points.loc[honest, "pareto"] = pareto_front(points.loc[honest, "track_macs_mean"],
+                                                points.loc[honest, "test_track_acc_mean"])
     return points

@@ -90,3 +90,31 @@ def objective_history(trials: pd.DataFrame, path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def cost_accuracy(points: pd.DataFrame, path: Path) -> Path:
+    """Test track accuracy (mean, 95% CI bars) against MACs per 30 s track on a log axis, one labelled point per
+    variant; the Pareto front (nothing both cheaper and at least as accurate) joined and filled in."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    x = points["track_macs_mean"].to_numpy(dtype=float)
+    y = points["test_track_acc_mean"].to_numpy(dtype=float)
+    half = np.nan_to_num(points["test_track_acc_half_width"].to_numpy(dtype=float), nan=0.0)
+    on_front = points["pareto"].to_numpy(dtype=bool)
+    ax.errorbar(x, y, yerr=half, fmt="none", ecolor="grey", alpha=0.6, capsize=3)
+    ax.scatter(x[~on_front], y[~on_front], facecolors="white", edgecolors="C0", zorder=3, label="dominated")
+    ax.scatter(x[on_front], y[on_front], color="C3", zorder=4, label="Pareto front")
+    order = np.argsort(x[on_front])
+    ax.plot(x[on_front][order], y[on_front][order], color="C3", linewidth=1.2, drawstyle="steps-post", zorder=2)
+    # The model names are short and say what a zoo point is; variants of one model keep their own names.
+    models = points["model"].astype(str)
+    labels = models if models.is_unique else points.index.astype(str)
+    for xi, yi, label in zip(x, y, labels, strict=True):
+        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if (x > 0).all():
+        ax.set_xscale("log")
+    ax.set_xlabel("MACs to classify a 30 s track (forward passes over its chunks)")
+    ax.set_ylabel("test track accuracy (mean, 95% CI)")
+    ax.set_title("cost vs accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)

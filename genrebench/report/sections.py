@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from genrebench.metrics import fmt_si
 from genrebench.report import analysis, figures, stats
 from genrebench.report.collect import Artifacts
 from genrebench.report.render import Block, Bullets, Cell, Heading, Image, Para, Table, fmt, fmt_count
@@ -222,3 +223,26 @@ def best_run_section(ctx: Context) -> list[Block]:
         blocks.append(Table(list(pairs.columns), [[r["true"], r["predicted"], str(r["tracks"]),
                                                    fmt(r["share of true"])] for _, r in pairs.iterrows()]))
     return blocks
+
+
+def cost_section(ctx: Context) -> list[Block]:
+    """Accuracy against what each model costs, with the Pareto front: shown when the runs logged their cost."""
+    points = analysis.cost_points(ctx.summary)
+    if points.empty:
+        return []
+    path = figures.cost_accuracy(points, ctx.figure_path("cost-accuracy"))
+    rows = [[variant_name(str(label), bool(r["leaky"])), r["model"], _stat_cell(r, "test_track_acc"),
+             fmt_count(r["model_parameters_mean"]), fmt_si(r["model_macs_mean"]), fmt_si(r["track_macs_mean"]),
+             fmt(r["train_seconds_mean"], 1), fmt(r["predict_ms_mean"], 1), "yes" if r["pareto"] else ""]
+            for label, r in points.iterrows()]
+    return [Heading("Cost and accuracy"), Para(
+        "What each variant costs next to its test track accuracy (mean over seeds, 95% CI). MACs are forward "
+        "multiply-accumulates counted by torch's FlopCounterMode, per chunk and for all chunks of a 30 s track "
+        "(comparable across chunk lengths and overlaps); predict latency is the trained model's time for those "
+        "chunks as one batch on the training device, decoding and features excluded (the same for every model), "
+        "median of 5. A variant is on the Pareto front when no other is both cheaper (fewer MACs per track) and at "
+        "least as accurate; the front compares means, so read it with the intervals."),
+        ctx.image(path, "test track accuracy against MACs per 30 s track, Pareto front marked"),
+        Table(["variant", "model", "test track accuracy", "parameters", "MACs per chunk", "MACs per 30 s track",
+               "training time (s)", "predict (ms)", "Pareto"], rows)]
+

@@ -157,6 +157,6 @@ def check_space(cfg: ExperimentConfig, space: SearchSpace, origin: str) -> None:
             probe = apply_params(cfg, {**lows, key: value}, where)
             if key.startswith("model."):  # the builder, not the schema, knows e.g. that a dropout must be < 1
                 try:
-                    create_model(probe.model.name, num_classes=2, **probe.model.overrides())
+                    create_model(probe.model.name, **probe.model_kwargs(2))
                 except (UserError, ValueError, TypeError) as exc:
                     raise UserError(f"{where}: {exc}") from exc

@@ -66,7 +66,11 @@ def _log_pytorch_model(bundle: dict, model_id: str) -> None:
     example = np.zeros((2, 1, feat.n_mels, frames), dtype=np.float32)
     common = {"name": "model", "model_id": model_id, "pip_requirements": _pip_requirements()}
     try:
-        mlflow.pytorch.log_model(model, input_example=example, serialization_format="pt2", **common)
+        with warnings.catch_warnings():
+            # nn.GRU re-assigns its flattened weights on every call; torch.export notes it, and the exported
+            # program is still correct (the weights are parameters), so the note would only alarm a user.
+            warnings.filterwarnings("ignore", message=r"The tensor attributes .* were assigned during export")
+            mlflow.pytorch.log_model(model, input_example=example, serialization_format="pt2", **common)
     except Exception as exc:  # noqa: BLE001 - torch.export refuses some graphs; pickle always works
         # stacklevel 4: through log_model and MlflowTracker.log_model to log_result, like the warning above.
         warnings.warn(f"torch.export failed ({type(exc).__name__}); logging the MLflow model with pickle",

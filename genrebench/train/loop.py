@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from genrebench import metrics as registry
 from genrebench.config import ExperimentConfig
@@ -22,8 +22,10 @@ from genrebench.data.dataset import build_datasets
 from genrebench.data.prepare import PreparedData
 from genrebench.models import create_model
 from genrebench.progress import VERBOSE, Display, display
+from genrebench.train.augment import BatchAugment, build_augmentation
 from genrebench.train.bundle import make_bundle
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, set_rng_state, snapshot, stop_requested
+from genrebench.train.cost import model_cost
 from genrebench.train.metrics import split_eval
 from genrebench.train.result import Result, SplitEval
 
@@ -76,12 +78,17 @@ def seed_everything(seed: int, device: torch.device) -> None:
 
 
 def make_loader(ds, batch_size: int, shuffle: bool, gen: torch.Generator, workers: int,
-                device: torch.device) -> DataLoader:
-    """The DataLoader the loop uses (the bench measures the same one)."""
+                device: torch.device, sampler: Sampler | None = None) -> DataLoader:
+    """The DataLoader the loop uses (the bench measures the same one); `sampler` (the augmenting one, which
+    draws the shuffle's order from `gen` itself) replaces the shuffle."""
     # Each loader owns its generator: a checkpoint saves and restores them, so a resumed run shuffles
-    # exactly as an uninterrupted one would.
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=workers,
-                      pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    # exactly as an uninterrupted one would. A training epoch that would end on a batch of one chunk drops it:
+    # BatchNorm over a batch of one fails in a dense head (and is a one-sample gradient step anyway); the
+    # shuffle gives that chunk its turn in other epochs. Any other remainder is kept, so most runs are unchanged.
+    drop_last = shuffle and len(ds) % batch_size == 1 and len(ds) > 1
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      generator=gen, num_workers=workers, pin_memory=device.type == "cuda",
+                      persistent_workers=workers > 0, drop_last=drop_last)
 
 
 def autocast_for(device: torch.device):
@@ -93,10 +100,12 @@ def autocast_for(device: torch.device):
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    device: torch.device, shown: Display | None = None) -> dict[str, float]:
+                    device: torch.device, shown: Display | None = None,
+                    augment: BatchAugment | None = None) -> dict[str, float]:
     """One pass over the training chunks; sums stay on the device so there is no per-step sync.
 
     `shown` draws the batches as a bar (terminal) or, with `-v`, as lines (log); None draws nothing.
+    `augment` transforms each batch on the device (mixup, masks); None leaves batches as they come.
     """
     model.train()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
@@ -108,9 +117,11 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         if stop_requested():  # a signal whose KeyboardInterrupt was swallowed (see stop_requested)
             raise KeyboardInterrupt("stop requested")
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        # Mixed, the loss is against probabilities and accuracy against each mix's dominant label.
+        x, target, y = augment(x, y) if augment is not None else (x, y, y)
         with autocast_for(device):
             logits = model(x)
-            loss = loss_fn(logits.float(), y)
+            loss = loss_fn(logits.float(), target)
         optimizer.zero_grad(set_to_none=True)
         (loss / len(y)).backward()
         optimizer.step()
@@ -178,7 +189,7 @@ def _epoch_line(cfg: ExperimentConfig, epoch: int, m: dict[str, float], best_epo
 
 def _epoch_metrics(loop: dict, device, prepared, shown: Display) -> dict[str, float]:
     model, loaders, optimizer = loop["net"], loop["loaders"], loop["optimizer"]
-    metrics = train_one_epoch(model, loaders["train"], optimizer, device, shown)
+    metrics = train_one_epoch(model, loaders["train"], optimizer, device, shown, loop["augment"])
     val = evaluate(model, loaders["val"], device, prepared)
     return {**metrics, **_named("val", val, registry.metric_names("epoch", "val")),
             "lr": optimizer.param_groups[0]["lr"]}
@@ -195,16 +206,22 @@ def setup_loop(cfg: ExperimentConfig, prepared: PreparedData, device: torch.devi
     seed_everything(cfg.train.seed, device)
     t = cfg.train
     ds = build_datasets(prepared, cfg.features.normalization)
-    model = create_model(cfg.model.name, num_classes=len(prepared.labels), **cfg.model.overrides()).to(device)
+    model = create_model(cfg.model.name, **cfg.model_kwargs(len(prepared.labels))).to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # `net` runs the batches; `model` holds the weights (a compiled module prefixes its state_dict keys).
     net = torch.compile(model) if t.compile else model
     generators = {s: torch.Generator().manual_seed(t.seed) for s in ("train", "val", "test")}
+    # Training batches only; None when nothing is augmented (then no generator, sampler or step is added).
+    aug = build_augmentation(cfg, ds["train"], generators["train"], len(prepared.labels))
+    if aug is not None:
+        generators["augment"] = aug.generator  # saved and restored with the loaders' by the checkpoint
     loaders = {s: make_loader(ds[s], t.batch_size if s == "train" else t.eval_batch_size, s == "train", generators[s],
-                          t.num_workers, device) for s in ("train", "val", "test")}
+                              t.num_workers, device, aug.sampler if aug is not None and s == "train" else None)
+               for s in ("train", "val", "test")}
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     return {"ds": ds, "model": model, "net": net, "loaders": loaders, "generators": generators, "optimizer": optimizer,
+            "augment": aug.batch if aug is not None else None,
             "scheduler": _scheduler(cfg, optimizer), "epoch": 0, "best": None, "best_epoch": 0, "best_state": None,
             "stale": 0, "history": [], "seconds": 0.0, "config": cfg.model_dump(mode="json"),
             "fingerprint": prepared.fingerprint}
@@ -302,11 +319,12 @@ def _finish(cfg, prepared, loop: dict, device, seconds: float, evaluate_test: bo
     if cfg.train.compile and len(history) > 1:
         later = float(np.median([h["epoch_seconds"] for h in history[1:]]))
         final["compile_seconds"] = max(0.0, history[0]["epoch_seconds"] - later)
+    final.update(model_cost(model, cfg, device))
     test = evaluate(net, loaders["test"], device, prepared) if evaluate_test else None
     if test is not None:
         final.update(_named("test", test, registry.metric_names("final", "test")))
     config = cfg.model_dump(mode="json")
-    bundle = make_bundle(model, cfg.model.name, {"num_classes": len(prepared.labels), **cfg.model.overrides()},
+    bundle = make_bundle(model, cfg.model.name, cfg.model_kwargs(len(prepared.labels)),
                          prepared.labels, cfg.data.audio.model_dump(mode="json"),
                          cfg.features.model_dump(mode="json"), ds["normalizer"].state(), config)
     return Result(config=config, labels=list(prepared.labels), history=history, best_epoch=best_epoch, val=val,
