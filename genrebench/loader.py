@@ -366,6 +366,14 @@ def _variant_name(experiment: str, swept: dict[str, Any]) -> str:
     return ",".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
 
 
+def _as_run(swept: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+    """The sweep point with the values the variant really runs with: a flag that overrides a swept key
+    (`--set features.chunk_seconds=3` on the zoo) must not leave the old value in the variant's name and tags.
+    The flag's value is taken as typed (`3`, not the schema's `3.0`), as the file's are."""
+    flagged = {o.key: o.value for o in overrides}  # the last flag for a key wins, as it does in the config
+    return {k: flagged.get(k, v) for k, v in swept.items()}
+
+
 def _quick_model(tree: dict, swept: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
     """The `--quick` preset of the model this variant ends up with (a sweep or `--set model.name` may choose it),
     as dotted `model.*` keys."""
@@ -398,7 +406,8 @@ def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), qu
                 set_dotted(variant, key, copy.deepcopy(value))
         cfg = _validate_variant(variant, overrides, path)
         check_registered(cfg, lambda key: _where(key, path, overrides))
-        variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, swept), config=cfg, swept=swept,
+        ran = _as_run(swept, overrides)
+        variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, ran), config=cfg, swept=ran,
                                 is_base=_is_base(tree, swept)))
     return variants
 

@@ -229,3 +229,12 @@ def test_model_args_reach_the_builder():
     cfg = load_experiment("baseline", sets=["model.name=spec_transformer", "model.args.depth=2"])[0].config
     assert cfg.model.overrides() == {"depth": 2}
     assert cfg.model_kwargs(4) == {"num_classes": 4, "n_mels": 128, "depth": 2}
+
+
+def test_a_flag_over_a_swept_key_renames_the_variant():
+    zoo = load_experiment("zoo", sets=["features.chunk_seconds=3"])
+    musicnn = next(v for v in zoo if v.config.model.name == "musicnn")
+    assert musicnn.name == "name=musicnn,chunk_seconds=3,n_mels=96" and musicnn.swept["features.chunk_seconds"] == 3
+    short = next(v for v in zoo if v.config.model.name == "short_chunk_cnn")
+    assert short.name == "name=short_chunk_cnn,chunk_seconds=3" and short.config.features.chunk_seconds == 3
+    assert [v.name for v in load_experiment("ablation_chunk_length", sets=["train.lr=0.01"])][0] == "chunk_seconds=3"
