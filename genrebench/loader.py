@@ -370,8 +370,13 @@ def _as_run(swept: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
     """The sweep point with the values the variant really runs with: a flag that overrides a swept key
     (`--set features.chunk_seconds=3` on the zoo) must not leave the old value in the variant's name and tags.
     The flag's value is taken as typed (`3`, not the schema's `3.0`), as the file's are."""
-    flagged = {o.key: o.value for o in overrides}  # the last flag for a key wins, as it does in the config
+    flagged = _flag_values(overrides)
     return {k: flagged.get(k, v) for k, v in swept.items()}
+
+
+def _flag_values(overrides: list[Override]) -> dict[str, Any]:
+    """Each key a flag sets, with the value of the last flag that sets it (the one the config ends up with)."""
+    return {o.key: o.value for o in overrides}
 
 
 def _quick_model(tree: dict, swept: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
@@ -379,8 +384,7 @@ def _quick_model(tree: dict, swept: dict[str, Any], overrides: list[Override]) -
     as dotted `model.*` keys."""
     from genrebench.models import quick_overrides
 
-    named = [o.value for o in overrides if o.key == "model.name"]
-    name = named[-1] if named else swept.get("model.name", _get_dotted(tree, "model.name"))
+    name = _flag_values(overrides).get("model.name", swept.get("model.name", _get_dotted(tree, "model.name")))
     name = name if isinstance(name, str) else ExperimentConfig().model.name
     return {f"model.{key}": value for key, value in quick_overrides(name).items()}
 

@@ -270,7 +270,6 @@ def print_models(rows: list[dict], n_mels: int, frames: int) -> None:
     out.print(table)
 
 
-
 def print_protocols(rows: list[dict]) -> None:
     """`protocols`: one row per named split protocol."""
     table = Table(title="split protocols (data.split.method: NAME)")

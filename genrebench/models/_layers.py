@@ -8,6 +8,7 @@ into ``forward_features`` (a pooled ``(B, num_features)`` vector; what embedding
 from __future__ import annotations
 
 import numbers
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,7 +77,7 @@ def same_pad_1d(x: torch.Tensor, kernel: int) -> torch.Tensor:
     return F.pad(x, (left, kernel - 1 - left))
 
 
-class GenreModel(nn.Module):
+class GenreModel(nn.Module, ABC):
     """The model contract: ``forward = forward_head(forward_features(x))`` with a checked 4-D input.
 
     Subclasses set ``in_channels``, ``num_classes``, ``num_features``, build ``head``, and implement ``trunk``.
@@ -95,9 +96,9 @@ class GenreModel(nn.Module):
         self.in_channels = positive_int("in_channels", in_channels)
         self.num_classes = positive_int("num_classes", num_classes)
 
+    @abstractmethod
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled trunk features ``(B, num_features)`` of a checked input."""
-        raise NotImplementedError
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Return pooled trunk features ``(B, num_features)``."""

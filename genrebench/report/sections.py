@@ -245,4 +245,3 @@ def cost_section(ctx: Context) -> list[Block]:
         ctx.image(path, "test track accuracy against MACs per 30 s track, Pareto front marked"),
         Table(["variant", "model", "test track accuracy", "parameters", "MACs per chunk", "MACs per 30 s track",
                "training time (s)", "predict (ms)", "Pareto"], rows)]
-
