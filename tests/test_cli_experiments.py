@@ -149,11 +149,12 @@ def test_a_name_resolves_through_the_flag_folder_and_its_base_through_the_env_fo
 
 
 def test_study_spaces_are_names_resolved_like_experiments(results, layout):
-    assert _error(results["study_default_space"]) == "error: --sampler: unknown sampler 'bogus' (tpe, random, grid)"
+    assert _error(results["study_default_space"]) == (
+        "error: --sampler: unknown sampler 'bogus' (tpe, random, grid, nsga2)")
     assert _error(results["study_local_space"]).startswith(
         "error: experiments/search/lr_dropout.yaml: params.train.lr: low (1.0) must be less than high (0.5)")
     line = _error(results["study_unknown_space"])
-    assert line.startswith("error: unknown search space 'nope' (known: lr_dropout)")
+    assert line.startswith("error: unknown search space 'nope' (known: lr_dropout, zoo_cost)")
     assert "experiments/search/ (local, not found)" in line and f"{SHIPPED_DIR}/search/ (shipped)" in line
     for folder in (layout.empty, layout.work):
         assert not (folder / "mlruns").exists()

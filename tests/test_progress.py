@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import PROGRESS_LINE, make_folder
@@ -160,6 +161,7 @@ def test_a_finished_trial_line_names_state_value_params_and_time():
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
+    from genrebench.search.objectives import parse_objectives
     from genrebench.search.workers import _trial_line
 
     trial = create_trial(value=0.75, params={"train.lr": 0.00123}, intermediate_values={1: 0.5, 2: 0.75},
@@ -170,9 +172,17 @@ def test_a_finished_trial_line_names_state_value_params_and_time():
         def get_trial(self, trial_id):
             return trial
 
-    text = _trial_line(Storage(), 0, TrialState.COMPLETE, 1)
-    assert re.match(r"^trial +3 COMPLETE +val track acc 0\.750  epochs 2  train\.lr=0\.00123  \d+ s  \[worker 1\]$",
+    job = SimpleNamespace(objectives=parse_objectives("val_track_acc"), index=1)
+    text = _trial_line(Storage(), 0, TrialState.COMPLETE, job)
+    assert re.match(r"^trial +3 COMPLETE +val_track_acc 0\.750  epochs 2  train\.lr=0\.00123  \d+ s  \[worker 1\]$",
                     text), text
+    # Several objectives: each named, costs with SI prefixes; epochs counted by the trial when none are reported.
+    trial = create_trial(values=[0.75, 2.5e9], params={"train.lr": 0.00123}, user_attrs={"epochs": 4},
+                         distributions={"train.lr": FloatDistribution(1e-4, 1e-2, log=True)})
+    trial.number = 3
+    job = SimpleNamespace(objectives=parse_objectives("val_track_acc,macs"), index=0)
+    text = _trial_line(Storage(), 0, TrialState.COMPLETE, job)
+    assert " val_track_acc 0.750  track_macs 2.5 G  epochs 4  train.lr=0.00123 " in text, text
 
 
 # ---- the real CLI, stderr piped as in `genrebench run baseline > out 2> err`

@@ -283,3 +283,129 @@ def test_study_cli_errors_are_one_line_exit_2(tmp_path):
         res = subprocess.run([sys.executable, "-m", "genrebench", "study", *args], capture_output=True, text=True)
         assert res.returncode == 2, res.stderr
         assert text in res.stderr and "Traceback" not in res.stderr
+
+
+# ---- several objectives -----------------------------------------------------------------------------
+
+def test_objectives_are_registry_metrics_with_their_directions():
+    from genrebench.search.objectives import parse_objectives
+    from genrebench.search.samplers import resolve_pruner
+
+    acc, macs = parse_objectives("val_track_acc,macs")
+    assert (acc.metric, acc.direction, acc.per_epoch) == ("val_best_track_acc", "maximize", "val_track_acc")
+    assert (macs.name, macs.metric, macs.direction, macs.per_epoch) == ("track_macs", "track_macs", "minimize", None)
+    assert parse_objectives("val_best_track_acc") == parse_objectives("val_track_acc")
+    assert parse_objectives("predict_ms")[0].direction == "minimize"
+    for text, message in [("test_track_acc", "never sees the test split"), ("accuracy", "unknown objective"),
+                          ("macs,track_macs", "track_macs given twice"), ("val_track_acc,", "comma-separated")]:
+        with pytest.raises(UserError, match=message):
+            parse_objectives(text)
+    # Optuna prunes one objective with per-epoch values; the default follows, an explicit pruner is refused.
+    assert resolve_pruner(None, (acc,)) == "median" and resolve_pruner(None, (acc, macs)) == "none"
+    assert resolve_pruner(None, (macs,)) == "none" and resolve_pruner("hyperband", (acc,)) == "hyperband"
+    with pytest.raises(UserError, match="single-objective studies only"):
+        resolve_pruner("median", (acc, macs))
+    with pytest.raises(UserError, match="no per-epoch value"):
+        resolve_pruner("median", (macs,))
+
+
+def _dominated(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """True when b is at least as good as a on both (accuracy up, MACs down) and better on one."""
+    return b[0] >= a[0] and b[1] <= a[1] and b != a
+
+
+MODEL_SPACE = {"params": {"model.name": {"type": "categorical", "choices": ["mel_linear", "vgg_small"]},
+                          "train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}}
+
+
+def test_a_study_of_accuracy_and_macs_keeps_its_pareto_front(tmp_path, dataset):
+    from genrebench.models import quick_overrides
+    from genrebench.report import build_report
+
+    space = str(write_space(tmp_path / "models.yaml", MODEL_SPACE))
+    job = make_job(tmp_path, dataset, epochs=2, space=space, n_trials=6, sampler="nsga2",
+                   objectives="val_track_acc,macs")
+    summary = run_study(job, progress=False)
+    assert summary["counts"]["COMPLETE"] == 6 and summary["epochs_spent"] == 12  # unpruned: epochs still counted
+    study = optuna.load_study(study_name=job.study_name, storage=job.url)
+    assert study.metric_names == ["val_track_acc", "track_macs"]  # what optuna-dashboard shows
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+
+    client = MlflowClient(job.settings.tracking_uri)
+    kids = children(client, summary["parent_run_id"])
+    points = {int(r.data.tags["genrebench.trial"]): (r.data.metrics["val_best_track_acc"], r.data.metrics["track_macs"])
+              for r in kids}
+    # The front, counted here by brute force from what the trial runs logged, not by Optuna.
+    front = sorted(n for n, p in points.items() if not any(_dominated(p, q) for q in points.values()))
+    assert [row["trial"] for row in summary["pareto"]] == front
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.data.tags["genrebench.pareto_trials"] == ",".join(map(str, front))
+    assert parent.data.tags["genrebench.objectives"] == "val_track_acc,track_macs"
+    assert {"pareto.csv", "pareto_front.png", "optimization_history.png"} <= {
+        f.path for f in client.list_artifacts(parent.info.run_id)}
+    for run in kids:
+        number = int(run.data.tags["genrebench.trial"])
+        assert run.data.tags["genrebench.pareto"] == str(number in front).lower()
+        assert run.data.metrics["objective.track_macs"] == run.data.metrics["track_macs"]
+        # Each model starts from its own --quick preset, never the other model's arguments.
+        model = run.data.params["model.name"]
+        assert run.data.params["model.hidden"] == str(quick_overrides(model).get("hidden"))
+        assert not study.trials[number].intermediate_values  # several objectives: nothing reported, no pruning
+
+    # One experiment file per Pareto trial, with that trial's model and learning rate.
+    files = sorted((tmp_path / "generated").glob("*-pareto-trial*.yaml"))
+    assert [int(f.stem.rsplit("trial", 1)[1]) for f in files] == sorted(front)
+    for row in summary["pareto"]:
+        cfg = load_experiment(row["config"])[0].config
+        assert cfg.model.name == row["model.name"] and cfg.train.lr == pytest.approx(row["train.lr"])
+
+    report = build_report([], study=job.study_name, run_ids=None, out_dir=tmp_path / "report",
+                          tracking_uri=job.settings.tracking_uri)
+    md = (tmp_path / "report" / "index.md").read_text()
+    assert "### Pareto front" in md and "| objectives | val_track_acc (higher is better), track_macs (lower is " \
+                                      "better) |" in md
+    assert all(f"| {n} |" in md for n in front) and any("study-pareto_front" in str(f) for f in report["figures"])
+
+    # Other objectives on the same study name are a different study.
+    with pytest.raises(UserError, match="different --objectives"):
+        run_study(make_job(tmp_path, dataset, epochs=2, space=space, n_trials=6, sampler="nsga2"), progress=False)
+
+
+def test_multi_objective_cli_errors_are_one_line_exit_2(tmp_path):
+    for args, text in [(["--objectives", "test_track_acc"], "never sees the test split"),
+                       (["--objectives", "val_track_acc,macs", "--pruner", "median"], "single-objective studies only"),
+                       (["--objectives", "val_track_acc,macs", "--retrain-best"], "no single best trial"),
+                       (["--space", "zoo_cost", "--set", "model.channels=[8]"], "params.model.name='mel_linear'")]:
+        res = subprocess.run([sys.executable, "-m", "genrebench", "study", "baseline", "--quick", *args],
+                             capture_output=True, text=True, cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        assert text in res.stderr and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_pareto_files_follow_the_front_and_leave_other_files_alone(tmp_path, dataset):
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from genrebench.search.study import pareto_rows
+
+    job = make_job(tmp_path, dataset, epochs=1, objectives="val_track_acc,params")
+    out = job.settings.generated_dir
+    out.mkdir(parents=True)
+    stale, other = out / f"{job.study_name}-pareto-trial9.yaml", out / f"{job.study_name}-pareto-trial9-notes.yaml"
+    stale.write_text("old front\n")
+    other.write_text("mine\n")
+    dist = {"train.lr": FloatDistribution(1e-3, 1e-2, log=True), "model.dropout": FloatDistribution(0, 0.5)}
+    front = []
+    for number, values in [(2, [0.8, 5000.0]), (4, [0.6, 900.0])]:
+        t = create_trial(values=values, params={"train.lr": 0.002, "model.dropout": 0.1}, distributions=dist,
+                         user_attrs={"mlflow_run_id": f"run{number}"})
+        t.number = number
+        front.append(t)
+    rows = pareto_rows(front, job)
+    assert [(r["trial"], r["val_track_acc"], r["model_parameters"], r["mlflow_run_id"]) for r in rows] == [
+        (2, 0.8, 5000.0, "run2"), (4, 0.6, 900.0, "run4")]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [other.name, f"{job.study_name}-pareto-trial2.yaml", f"{job.study_name}-pareto-trial4.yaml"])
+    written = load_experiment(rows[1]["config"])[0].config
+    assert written.train.lr == pytest.approx(0.002) and written.model.dropout == pytest.approx(0.1)
+    assert "model_parameters 900" in written.description

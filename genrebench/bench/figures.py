@@ -68,11 +68,37 @@ FIGURES: dict[str, Figure] = {
 }
 
 
-def figure_rows(values: Mapping[str, float]) -> list[dict]:
-    """Table rows `{name, label, value, unit, target, ok}` in registry order; unknown names are a bug."""
-    unknown = sorted(set(values) - set(FIGURES))
+# `bench --models`: one set per model. Names shared with FIGURES mean the same thing, so MLflow metrics compare.
+MODEL_FIGURES: dict[str, Figure] = {
+    "params": Figure("parameters", "params"),
+    "model_macs": Figure("forward MACs per chunk", "MACs"),
+    "track_macs": Figure("forward MACs per 30 s track (all its chunks)", "MACs"),
+    "train_bare_samples_per_s": FIGURES["train_bare_samples_per_s"],
+    "train_loop_samples_per_s": Figure("training, real loop, augmentation off", "samples/s"),
+    "train_loop_aug_samples_per_s": Figure("training, real loop, augmentation on", "samples/s"),
+    "train_loop_ratio": Figure("real loop / bare step, augmentation off", "ratio", (">=", 0.95)),
+    "train_loop_aug_ratio": Figure("real loop / bare step, augmentation on", "ratio", (">=", 0.95)),
+    "augment_cost": Figure("augmentation cost: 1 - loop on / loop off", "fraction", ("<=", 0.05)),
+    "train_gflop_per_sample": FIGURES["train_gflop_per_sample"],
+    "train_achieved_gflops": Figure("training FLOP/s achieved (real loop, augmentation off)", "GFLOP/s"),
+    "train_fraction_of_peak": FIGURES["train_fraction_of_peak"],
+    "eval_samples_per_s": FIGURES["eval_samples_per_s"],
+    "predict_latency_ms": Figure("predict: one 30 s file (decode + features + model)", "ms"),
+}
+
+
+def figure_rows(values: Mapping[str, float], registry: Mapping[str, Figure] = FIGURES) -> list[dict]:
+    """Table rows `{name, label, value, unit, target, ok}` in `registry` order; unknown names are a bug."""
+    unknown = sorted(set(values) - set(registry))
     if unknown:
         raise KeyError(f"bench figures without a registry entry: {unknown}")
     return [{"name": name, "label": fig.label, "value": float(values[name]), "unit": fig.unit,
              "target": fig.target_text(), "ok": fig.ok(float(values[name]))}
-            for name, fig in FIGURES.items() if name in values]
+            for name, fig in registry.items() if name in values]
+
+
+def missed_targets(result: dict) -> list[str]:
+    """The figures of a bench result that missed their target: `name`, or `model:name` per model (`--models`)."""
+    rows = [("", r) for r in result.get("rows", [])]
+    rows += [(f"{m['model']}:", r) for m in result.get("models", []) for r in m["rows"]]
+    return [prefix + r["name"] for prefix, r in rows if r["ok"] is False]

@@ -38,17 +38,22 @@ def write_bench_bundle(cfg: ExperimentConfig, labels: list[str], normalizer: dic
     return save_bundle(bundle, path)
 
 
-def measure_predict(bundle_path: Path, files: list[Path], device: torch.device, repeats: int) -> dict:
-    """Through `predict_files` (the `genrebench predict` path), using the per-file `seconds` (decode, features,
-    model) and `load_seconds` (bundle and model) it reports: model loading apart, one file's latency (median of
-    `repeats`, after a first call that pays one-off costs), and a batch's files/s (best of two)."""
+def predict_latency(bundle_path: Path, file: Path, device: torch.device, repeats: int) -> dict:
+    """One file through `predict_files` (the `genrebench predict` path), using the `seconds` (decode, features,
+    model) and `load_seconds` (bundle and model) it reports: each the median of `repeats` after a first call
+    that pays one-off costs."""
     loads, latencies = [], []
     for _ in range(repeats + 1):
-        (row,) = predict_files(files[:1], model_path=str(bundle_path), device=str(device))
+        (row,) = predict_files([file], model_path=str(bundle_path), device=str(device))
         loads.append(row["load_seconds"])
         latencies.append(row["seconds"])
+    return {"predict_model_load_s": statistics.median(loads[1:]), "predict_latency_s": statistics.median(latencies[1:])}
+
+
+def measure_predict(bundle_path: Path, files: list[Path], device: torch.device, repeats: int) -> dict:
+    """Model loading apart, one file's latency (`predict_latency`), and a batch's files/s (best of two)."""
+    one = predict_latency(bundle_path, files[0], device, repeats)
     rates = [len(files) / sum(r["seconds"] for r in predict_files(files, model_path=str(bundle_path),
                                                                   device=str(device)))
              for _ in range(2)]
-    return {"predict_model_load_s": statistics.median(loads[1:]), "predict_latency_s": statistics.median(latencies[1:]),
-            "predict_files_per_s": max(rates)}
+    return {**one, "predict_files_per_s": max(rates)}

@@ -23,9 +23,10 @@ from genrebench.bench.inference import measure_eval, measure_predict, write_benc
 from genrebench.bench.memory import measure_run_memory, run_command
 from genrebench.bench.settings import BenchSettings
 from genrebench.bench.startup import measure_startup
-from genrebench.bench.training import measure_training
+from genrebench.bench.training import flop_figures, matmul_peak, measure_training
 from genrebench.config import ExperimentConfig
 from genrebench.loader import find_experiment, load_experiment
+from genrebench.models import forward_macs
 
 EXPERIMENT = "benchmarks"
 # Seeds of the generated audio: the dataset, and the 30 s files predict classifies (not in the dataset).
@@ -50,9 +51,10 @@ def work_folders(work_dir: Path | None) -> Iterator[tuple[Path, Path]]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def bench_config(settings: BenchSettings, data_root: Path) -> ExperimentConfig:
-    """The experiment's base variant (with `--quick`, its quick profile) reading the generated dataset."""
-    variants = load_experiment(find_experiment(settings.experiment).resolve(), quick=settings.quick,
+def bench_config(settings: BenchSettings, data_root: Path, sets: tuple[str, ...] = ()) -> ExperimentConfig:
+    """The experiment's base variant (with `--quick`, its quick profile) reading the generated dataset, with
+    `sets` (`key=value`, as `--set` gives them) applied by the loader."""
+    variants = load_experiment(find_experiment(settings.experiment).resolve(), sets=sets, quick=settings.quick,
                                options={"data.source": str(data_root), "train.device": settings.device})
     return next((v for v in variants if v.is_base), variants[0]).config
 
@@ -92,7 +94,10 @@ def measure_all(settings: BenchSettings, device: torch.device, say: Callable[[st
         stage(f"training: {cfg.model.name}, batch {cfg.train.batch_size}, {sizes.repeats} x {sizes.train_steps} "
               f"steps each of the bare step and the real loop on {device}")
         train_figures, state = measure_training(cfg, prepared, device, sizes)
-        figures.update(train_figures)
+        peak = matmul_peak(device, sizes.matmul_n, sizes.matmul_reps)
+        macs = forward_macs(state["model"], (1, 1, cfg.features.n_mels, prepared.layout.frames))
+        figures.update(train_figures, **peak, **flop_figures(macs, train_figures["train_loop_samples_per_s"],
+                                                             peak["matmul_peak_gflops"]))
         stage("evaluation")
         figures.update(measure_eval(state, cfg, device, sizes.eval_batches))
         stage(f"predict: model loading, one 30 s file, a batch of {sizes.predict_files}")
@@ -144,14 +149,14 @@ def run_bench(settings: BenchSettings, say: Callable[[str], None] = _quiet, prog
         progress: Show progress bars while generating audio.
 
     Returns:
-        `{"profile", "settings", "sizes", "environment", "info", "figures": {name: value},
+        `{"mode": "stages", "profile", "settings", "sizes", "environment", "info", "figures": {name: value},
         "rows": [{name, label, value, unit, target, ok}], "run_id"}`.
     """
     from genrebench.train import resolve_device
 
     device = resolve_device(settings.device)
     figures, info = measure_all(settings, device, say, progress)
-    result = {"profile": settings.profile,
+    result = {"mode": "stages", "profile": settings.profile,
               "settings": {"quick": settings.quick, "device": settings.device, "experiment": settings.experiment,
                            "work_dir": str(settings.work_dir) if settings.work_dir else None},
               "sizes": settings.sizes.as_dict(), "environment": environment(device), "info": info,

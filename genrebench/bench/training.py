@@ -3,17 +3,17 @@ matmul peak measured in the same process, on the same device and precision."""
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
-from genrebench.bench.settings import BenchSizes
+from genrebench.bench.settings import BenchSizes, ModelBenchSizes
 from genrebench.config import ExperimentConfig
 from genrebench.data.prepare import PreparedData
-from genrebench.models import forward_macs
 from genrebench.train import loop
 
 
@@ -74,42 +74,91 @@ def net(state: dict) -> nn.Module:
     return state.get("net", state["model"])
 
 
-def loop_steps(state: dict, cfg: ExperimentConfig, device: torch.device, steps: int, seed: int) -> float:
-    """Samples/s of `train_one_epoch` over `steps` batches of real training chunks, through fit's own loader.
+class FirstBatches:
+    """The first `steps` batches of a loader, as `train_one_epoch` iterates a loader: when the loader runs out it
+    starts again (a new epoch, as `fit` would start one). `samples` counts what the last pass handed out."""
 
-    Timed from outside with a device sync: the loop's own `epoch_seconds` stops its clock before the last
-    GPU kernels finish.
+    def __init__(self, loader: DataLoader, steps: int) -> None:
+        if len(loader) == 0:
+            raise RuntimeError("bench: the training loader is empty")
+        self.loader, self.steps, self.samples = loader, steps, 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator:
+        self.samples, given = 0, 0
+        while True:
+            for batch in self.loader:
+                self.samples += len(batch[1])
+                given += 1
+                yield batch
+                if given == self.steps:
+                    return
+
+
+def loop_steps(state: dict, device: torch.device, steps: int, feed: dict | None = None) -> float:
+    """Samples/s of `train_one_epoch` over `steps` batches of fit's own training loader, driving `state`'s model
+    and optimizer.
+
+    The loader and the augment step are those `setup_loop` made for `feed` (default `state`): with `feed` the
+    loop state of the same experiment with augmentation on, the batches come through fit's augmenting sampler
+    and its batch step, while the model and optimizer stay those the bare step drives. Timed from outside with
+    a device sync: the loop's own `epoch_seconds` stops its clock before the last GPU kernels finish.
     """
-    t = cfg.train
-    subset = sample_subset(state["ds"]["train"], steps * t.batch_size, seed)
-    loader = loop.make_loader(subset, t.batch_size, True, torch.Generator().manual_seed(seed), t.num_workers, device)
-    return len(subset) / timed(lambda: loop.train_one_epoch(net(state), loader, state["optimizer"], device),
-                               device)
+    feed = state if feed is None else feed
+    batches = FirstBatches(feed["loaders"]["train"], steps)
+    seconds = timed(lambda: loop.train_one_epoch(net(state), batches, state["optimizer"], device,
+                                                 augment=feed["augment"]), device)
+    return batches.samples / seconds
+
+
+def steps_per_repeat(sizes: BenchSizes | ModelBenchSizes, batch_size: int, slowest_rate: float) -> int:
+    """`sizes.train_steps`, or more (up to `sizes.max_steps`) where that many steps of the slowest timed kind
+    would last less than `sizes.min_repeat_seconds`."""
+    wanted = math.ceil(sizes.min_repeat_seconds * slowest_rate / batch_size)
+    return max(sizes.train_steps, min(sizes.max_steps, wanted))
 
 
 def measure_training(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device,
-                     sizes: BenchSizes) -> tuple[dict, dict]:
-    """Bare step vs real loop (alternating, best of `sizes.repeats` each), FLOPs and the matmul peak.
+                     sizes: BenchSizes | ModelBenchSizes,
+                     augmented: ExperimentConfig | None = None) -> tuple[dict, dict]:
+    """Bare step vs real loop (alternating, best of `sizes.repeats` each); with `augmented` (the same experiment
+    with augmentation on) also the real loop with augmentation and its cost over the loop without.
 
-    Returns the figures and fit's loop state (model, datasets, loaders), which evaluation reuses.
+    Returns the figures and fit's loop state of `cfg` (model, datasets, loaders), which evaluation reuses.
     """
     # fit's own set-up: seeding (deterministic algorithms on CPU), datasets, model (in fit's memory format,
     # compiled if configured), loaders, optimizer. The bare step drives the very same model and optimizer,
-    # so the two figures differ only by what the loop adds around the step.
+    # so the figures differ only by what the loop adds around the step.
     state = loop.setup_loop(cfg, prepared, device)
     t, frames = cfg.train, prepared.layout.frames
     x = torch.randn((t.batch_size, 1, cfg.features.n_mels, frames), device=device)
     y = torch.randint(len(prepared.labels), (t.batch_size,), device=device)
-    bare_steps(net(state), state["optimizer"], x, y, device, sizes.warmup_steps)
-    loop_steps(state, cfg, device, sizes.warmup_steps, seed=0)
-    bare_rate = loop_rate = 0.0
-    for r in range(sizes.repeats):  # interleaved, so a slow spell of the machine hits both alike
-        bare_rate = max(bare_rate, bare_steps(net(state), state["optimizer"], x, y, device, sizes.train_steps))
-        loop_rate = max(loop_rate, loop_steps(state, cfg, device, sizes.train_steps, seed=r + 1))
-    gflop = 3 * 2 * forward_macs(state["model"], (1, 1, cfg.features.n_mels, frames)) / 1e9  # forward + 2x backward
-    peak = matmul_peak(device, sizes.matmul_n, sizes.matmul_reps)
-    figures = {"train_bare_samples_per_s": bare_rate, "train_loop_samples_per_s": loop_rate,
-               "train_loop_ratio": loop_rate / bare_rate, "train_gflop_per_sample": gflop,
-               "train_achieved_gflops": loop_rate * gflop, **peak,
-               "train_fraction_of_peak": loop_rate * gflop / peak["matmul_peak_gflops"]}
+    kinds: dict[str, Callable[[int], float]] = {
+        "train_bare_samples_per_s": lambda n: bare_steps(net(state), state["optimizer"], x, y, device, n),
+        "train_loop_samples_per_s": lambda n: loop_steps(state, device, n)}
+    if augmented is not None:
+        # Only its loader and augment step are used; its model is never run.
+        feed = loop.setup_loop(augmented, prepared, device)
+        kinds["train_loop_aug_samples_per_s"] = lambda n: loop_steps(state, device, n, feed)
+    warm = [run(sizes.warmup_steps) for run in kinds.values()]
+    steps = steps_per_repeat(sizes, t.batch_size, min(warm))
+    best = dict.fromkeys(kinds, 0.0)
+    for _ in range(sizes.repeats):  # interleaved, so a slow spell of the machine hits every kind alike
+        for name, run in kinds.items():
+            best[name] = max(best[name], run(steps))
+    figures = {**best, "train_loop_ratio": best["train_loop_samples_per_s"] / best["train_bare_samples_per_s"]}
+    if augmented is not None:
+        aug = best["train_loop_aug_samples_per_s"]
+        figures.update(train_loop_aug_ratio=aug / best["train_bare_samples_per_s"],
+                       augment_cost=1 - aug / best["train_loop_samples_per_s"])
     return figures, state
+
+
+def flop_figures(macs: int, loop_rate: float, peak_gflops: float) -> dict:
+    """Training FLOPs per sample (forward + 2x backward, 2 FLOPs a MAC) and what the real loop achieves, also as
+    a fraction of the matmul peak."""
+    gflop = 3 * 2 * macs / 1e9
+    return {"train_gflop_per_sample": gflop, "train_achieved_gflops": loop_rate * gflop,
+            "train_fraction_of_peak": loop_rate * gflop / peak_gflops}

@@ -9,7 +9,11 @@ import typer
 
 from genrebench import progress
 from genrebench.cli.options import ExperimentsDirOpt, JsonOpt, TrackingOpt, use_experiments_dir
-from genrebench.cli.printing import err, print_bench, print_json
+from genrebench.cli.printing import err, print_bench, print_bench_models, print_json
+
+
+def _stage_line(line: str) -> None:
+    err.print(line, highlight=False, soft_wrap=True)
 
 
 def bench_cmd(
@@ -25,21 +29,32 @@ def bench_cmd(
                                             "size are measured.")] = "baseline",
     experiments_dir: ExperimentsDirOpt = None,
     tracking_uri: TrackingOpt = None,
+    models: Annotated[str | None, typer.Option(
+        "--models", metavar="PATTERN[,PATTERN...]", help="Measure each model's cost instead of the harness "
+        "stages: registered names or fnmatch patterns, comma-separated, 'all' for every model; each runs as the "
+        "experiment with model.name set (--quick: the model's quick size). Extraction, cache, memory and start-up "
+        "are harness figures and are skipped.")] = None,
 ) -> None:
     """Measure extraction, cache, loop overhead, predict latency and peak memory against their targets.
 
-    Stage lines go to stderr; the figures (a table, or JSON with --json) to stdout. The result is also logged
-    as an MLflow run in the experiment `benchmarks`.
+    With --models, measure each model instead: params, MACs, training loop against the bare step with
+    augmentation off and on, FLOP/s against the matmul peak, evaluation, predict latency. Stage lines go to
+    stderr; the figures (a table, or JSON with --json) to stdout. The result is also logged to MLflow in the
+    experiment `benchmarks` (with --models: a parent run and one child run per model).
     """
-    from genrebench.bench import BenchSettings, run_bench
+    from genrebench.bench import BenchSettings, missed_targets, run_bench, run_models_bench
 
     use_experiments_dir(experiments_dir)
+    patterns = tuple(p.strip() for p in models.split(",") if p.strip()) if models is not None else ()
     settings = BenchSettings(quick=quick, device=device, experiment=experiment, work_dir=work_dir,
-                             tracking_uri=tracking_uri)
-    res = run_bench(settings, say=lambda line: err.print(line, highlight=False, soft_wrap=True),
-                    progress=progress.enabled())
-    print_json(res) if as_json else print_bench(res)
-    failed = [r["name"] for r in res["rows"] if r["ok"] is False]
+                             tracking_uri=tracking_uri, models=patterns)
+    if models is not None:
+        res = run_models_bench(settings, say=_stage_line, progress=progress.enabled())
+        print_json(res) if as_json else print_bench_models(res)
+    else:
+        res = run_bench(settings, say=_stage_line, progress=progress.enabled())
+        print_json(res) if as_json else print_bench(res)
+    failed = missed_targets(res)
     if check and failed:
         err.print(f"bench --check: {len(failed)} target(s) missed: {', '.join(failed)}", highlight=False,
                   soft_wrap=True)

@@ -126,9 +126,13 @@ def study_cmd(
                                                 "machines).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, metavar="N", help="Trial processes on this machine "
                                       "(each trains one trial at a time).")] = 1,
-    pruner: Annotated[str, typer.Option(metavar="NAME", help="median, hyperband or none.")] = "median",
-    sampler: Annotated[str, typer.Option(metavar="NAME", help="tpe, random or grid (grid uses the space's grid "
-                                         "lists).")] = "tpe",
+    objectives: Annotated[str, typer.Option(metavar="NAMES", help="Comma-separated metrics to optimise, e.g. "
+                                            "val_track_acc,macs (or predict_ms, params): several give a "
+                                            "multi-objective study and its Pareto front.")] = "val_track_acc",
+    pruner: Annotated[str | None, typer.Option(metavar="NAME", help="median, hyperband or none. Default: median "
+                                               "for one objective with per-epoch values, else none.")] = None,
+    sampler: Annotated[str, typer.Option(metavar="NAME", help="tpe, random, grid (the space's grid lists) or "
+                                         "nsga2 (evolutionary, for several objectives).")] = "tpe",
     seed: Annotated[int, typer.Option(metavar="N", help="Sampler seed (trial n samples with seed + n, on any "
                                       "worker).")] = 0,
     heartbeat: Annotated[int, typer.Option(min=1, metavar="SECONDS", help="Seconds between trial heartbeats; a "
@@ -148,9 +152,12 @@ def study_cmd(
     as_json: JsonOpt = False,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Optuna search (validation track accuracy) over a space of config keys; resumable and parallel.
+    """Optuna search (validation track accuracy, or --objectives) over a space of config keys; resumable and
+    parallel.
 
-    With --json the summary (and the retrained runs) is printed as one JSON object: {"study": ..., "runs": [...]}.
+    With several objectives the study keeps the Pareto-optimal trials: one config file each in --best-dir, a
+    pareto.csv and a figure on the parent run. With --json the summary (and the retrained runs) is printed as
+    one JSON object: {"study": ..., "runs": [...]}.
     """
     from genrebench.loader import RunOptions
     from genrebench.search import StudySettings, load_study_job, run_study
@@ -158,9 +165,12 @@ def study_cmd(
     use_experiments_dir(experiments_dir)
     settings = StudySettings(space=space, n_trials=trials, timeout=timeout, study_name=study_name, storage=storage,
                              workers=jobs, pruner=pruner, sampler=sampler, seed=seed, heartbeat=heartbeat,
-                             tracking_uri=tracking_uri, generated_dir=best_dir)
+                             tracking_uri=tracking_uri, generated_dir=best_dir, objectives=objectives)
     opts = RunOptions(data=data, device=device, cache_dir=cache_dir)
     job = load_study_job(experiment, settings, sets or [], quick, epochs, opts)
+    if retrain_best and len(job.objectives) > 1:
+        raise UserError("--retrain-best: a study of several objectives has no single best trial; run the "
+                        f"Pareto-optimal config you choose from {best_dir} with --seeds {seeds}")
     say(describe_store(tracking_uri))  # after validation, before anything creates the store's folder
     summary = run_study(job, progress=progress.enabled())
     if not as_json:

@@ -212,15 +212,33 @@ def print_study(s: dict) -> None:
     counts = ", ".join(f"{v} {k.lower()}" for k, v in s["counts"].items() if v)
     say(f"study {s['study']} ({s['storage']}): {s['n_trials']} trials: {counts}; {s['new_trials']} run now; "
         f"{s['epochs_spent']} epochs spent in all")
-    if s["best_value"] is None:
+    if s["pareto"]:
+        _print_pareto(s)
+    elif s["best_value"] is None:
         say("no complete trial yet")
         return
-    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s["best_params"].items())
-    say(f"best: trial {s['best_trial']}, val track acc {s['best_value']:.4f}, {params}")
-    say(f"best config: {s['best_config']}   (genrebench run {s['best_config']} --seeds 3)")
+    else:
+        params = ", ".join(_param_text(k, v) for k, v in s["best_params"].items())
+        say(f"best: trial {s['best_trial']}, {s['objectives'][0]} {s['best_value']:.4f}, {params}")
+        say(f"best config: {s['best_config']}   (genrebench run {s['best_config']} --seeds 3)")
     print(f"parent run id: {s['parent_run_id']}")
     if s["skipped_figures"]:
         say("figures skipped: " + "; ".join(f"{k} ({v})" for k, v in s["skipped_figures"].items()))
+
+
+def _param_text(key: str, value: object) -> str:
+    return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+
+
+def _print_pareto(s: dict) -> None:
+    """A multi-objective study's Pareto front: one line per trial (objectives, params, its config file)."""
+    out.print(f"Pareto front ({len(s['pareto'])} trials; {', '.join(s['objectives'])}):", highlight=False,
+              soft_wrap=True)
+    for row in s["pareto"]:
+        scores = "  ".join(f"{name} {fmt_si(row[name])}" for name in s["objectives"])
+        params = " ".join(_param_text(k, v) for k, v in row.items()
+                          if k not in ("trial", "mlflow_run_id", "config", *s["objectives"]))
+        out.print(f"  trial {row['trial']:>3}  {scores}  {params}  {row['config']}", highlight=False, soft_wrap=True)
 
 
 def print_run_list(res: dict) -> None:
@@ -296,6 +314,51 @@ def print_bench(res: dict) -> None:
         ok = {True: "pass", False: "FAIL", None: "-"}[r["ok"]]
         print(f"bench {r['name']} {r['value']:.6g} {r['unit'].replace(' ', '_')} target {r['target'] or '-'} {ok}")
     print(f"mlflow run id (experiment benchmarks): {res['run_id']}")
+
+
+# `bench --models`: (figure, column header, format) in table order; a figure with a target shows its verdict.
+_MODEL_COLUMNS = (("params", "params", fmt_si), ("model_macs", "MACs/chunk", fmt_si),
+                  ("track_macs", "MACs/30 s", fmt_si), ("train_bare_samples_per_s", "bare /s", "{:.4g}"),
+                  ("train_loop_samples_per_s", "loop /s", "{:.4g}"),
+                  ("train_loop_aug_samples_per_s", "loop+aug /s", "{:.4g}"),
+                  ("train_loop_ratio", "loop/bare", "{:.3f}"), ("train_loop_aug_ratio", "+aug loop/bare", "{:.3f}"),
+                  ("augment_cost", "aug cost", "{:.1%}"), ("train_achieved_gflops", "GFLOP/s", "{:.4g}"),
+                  ("train_fraction_of_peak", "of peak", "{:.2f}"), ("eval_samples_per_s", "eval /s", "{:.4g}"),
+                  ("predict_latency_ms", "predict ms", "{:.4g}"))
+
+
+def print_bench_models(res: dict) -> None:
+    """`bench --models`: one row per model (targets judged in their cells), then greppable plain lines."""
+    env = res["environment"]
+    table = Table(title=f"genrebench bench --models ({res['profile']}, {env['device']}, {env['cpu_count']} CPU "
+                        f"cores, torch {env['torch_version']}, experiment {res['info']['experiment']}, batch "
+                        f"{res['info']['batch_size']})")
+    table.add_column("model")
+    for _, header, _ in _MODEL_COLUMNS:
+        table.add_column(header, justify="right")
+    verdict = {True: " [green]pass[/green]", False: " [red]FAIL[/red]", None: ""}
+    for m in res["models"]:
+        rows = {r["name"]: r for r in m["rows"]}
+        cells = [(fmt(rows[name]["value"]) if callable(fmt) else fmt.format(rows[name]["value"]))
+                 + verdict[rows[name]["ok"]] for name, _, fmt in _MODEL_COLUMNS]
+        table.add_row(m["model"], *cells)
+    out.print(table)
+    for m in res["models"]:
+        for r in m["rows"]:
+            ok = {True: "pass", False: "FAIL", None: "-"}[r["ok"]]
+            print(f"bench {m['model']} {r['name']} {r['value']:.6g} {r['unit'].replace(' ', '_')} "
+                  f"target {r['target'] or '-'} {ok}")
+    print(f"matmul peak: {res['figures']['matmul_peak_gflops']:.4g} GFLOP/s")
+    for text in sorted({_augment_text(m["augment"]) for m in res["models"]}):
+        print(f"augmentation on: {text}")
+    print(f"mlflow run id (experiment benchmarks): {res['run_id']} (one child run per model)")
+
+
+def _augment_text(aug: dict) -> str:
+    import json
+
+    left = f"; left out: {'; '.join(aug['left_out'])}" if aug["left_out"] else ""
+    return f"{aug['source']} {json.dumps(aug['config'], sort_keys=True)}{left}"
 
 
 def print_predictions(res: list[dict], chunks: bool) -> None:

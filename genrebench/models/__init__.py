@@ -14,6 +14,7 @@ from genrebench.models._registry import (
     model_table,
     quick_overrides,
     register_model,
+    select_models,
 )
 from genrebench.models.vgg import GenreVGG
 
@@ -26,4 +27,5 @@ __all__ = [
     "model_table",
     "quick_overrides",
     "register_model",
+    "select_models",
 ]

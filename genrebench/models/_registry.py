@@ -67,6 +67,24 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _model_entrypoints if fnmatch.fnmatchcase(n, pattern))
 
 
+def select_models(patterns: Sequence[str]) -> list[str]:
+    """Registered names matching any of ``patterns`` (fnmatch; ``all`` means every model), each once, in the order
+    the patterns give them (sorted within one pattern).
+
+    Raises:
+        UserError: If a pattern matches no model (naming close matches), or no pattern is given.
+    """
+    if not patterns:
+        raise UserError("no model named; give names or patterns, or 'all' (run 'genrebench models' to list them)")
+    names: list[str] = []
+    for pattern in patterns:
+        matched = list_models("*" if pattern == "all" else pattern)
+        if not matched:
+            raise _unknown_model_error(pattern)
+        names += [n for n in matched if n not in names]
+    return names
+
+
 def _unknown_model_error(name: str) -> UserError:
     """Build a one-line error naming close matches, so a typo is fixed without reading a table."""
     matches = difflib.get_close_matches(name, list(_model_entrypoints), n=3)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genrebench.config import ExperimentConfig
+from genrebench.search.objectives import DEFAULT_OBJECTIVES, Objective
 from genrebench.search.space import DEFAULT_SPACE, SearchSpace
 
 # Best configs written by studies belong to the user's runs, so they go to the working directory, not the package.
@@ -25,12 +26,14 @@ class StudySettings:
     study_name: str | None = None
     storage: str | None = None
     workers: int = 1
-    pruner: str = "median"
+    # None: median for one objective that has per-epoch values, none otherwise (Optuna cannot prune the rest).
+    pruner: str | None = None
     sampler: str = "tpe"
     seed: int = 0
     heartbeat: int = 30
     tracking_uri: str | None = None
     generated_dir: Path = GENERATED_DIR
+    objectives: str = DEFAULT_OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class WorkerJob:
     cfg: ExperimentConfig
     space: SearchSpace
     parent_run_id: str | None
+    objectives: tuple[Objective, ...]
+    # {model name: the experiment loaded with that model} when the space searches `model.name`: each trial
+    # starts from its model's own config, as `--set model.name=X` gives it (with `--quick`, X's quick preset).
+    bases: dict[str, ExperimentConfig] = field(default_factory=dict)
     index: int = 0
     deadline: float | None = None
     extra: dict = field(default_factory=dict)

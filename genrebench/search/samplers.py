@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 
 from genrebench.errors import UserError
+from genrebench.search.objectives import Objective
 from genrebench.search.space import SearchSpace
 
 
@@ -16,15 +17,41 @@ class TicketGridSampler(optuna.samplers.GridSampler):
         return None
 
 
-def make_sampler(kind: str, space: SearchSpace, seed: int, origin: str) -> optuna.samplers.BaseSampler:
-    """The sampler named by `--sampler` (tpe, random, grid); `origin` names the space file in grid errors."""
+def nsga2_population(n_trials: int) -> int:
+    """NSGA-II's generation size for a study of `n_trials`: Optuna's default of 50 would leave a study of 20
+    trials one random first generation and no evolution at all; a quarter of the trials gives about four
+    generations, never fewer than 4 parents to recombine."""
+    return max(4, min(50, n_trials // 4))
+
+
+def make_sampler(kind: str, space: SearchSpace, seed: int, origin: str,
+                 n_trials: int = 200) -> optuna.samplers.BaseSampler:
+    """The sampler named by `--sampler` (tpe, random, grid, nsga2); `origin` names the space file in grid errors.
+
+    TPE handles several objectives itself (MOTPE); NSGA-II is the evolutionary alternative for them.
+    """
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "grid":
         return TicketGridSampler(space.grid(origin), seed=seed)
-    raise UserError(f"--sampler: unknown sampler {kind!r} (tpe, random, grid)")
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=nsga2_population(n_trials), seed=seed)
+    raise UserError(f"--sampler: unknown sampler {kind!r} (tpe, random, grid, nsga2)")
+
+
+def resolve_pruner(kind: str | None, objectives: tuple[Objective, ...]) -> str:
+    """`--pruner` as given, or its default: median when the study follows one objective with per-epoch values,
+    none otherwise. An explicit pruner on a study Optuna cannot prune is a one-line error."""
+    prunable = len(objectives) == 1 and objectives[0].per_epoch is not None
+    if kind is None:
+        return "median" if prunable else "none"
+    if kind != "none" and not prunable:
+        why = ("Optuna prunes single-objective studies only" if len(objectives) > 1
+               else f"{objectives[0].name} has no per-epoch value to compare")
+        raise UserError(f"--pruner {kind}: {why}; use --pruner none (the default here)")
+    return kind
 
 
 def make_pruner(kind: str, space: SearchSpace, epochs: int) -> optuna.pruners.BasePruner:

@@ -146,7 +146,15 @@ def apply_params(cfg: ExperimentConfig, params: dict[str, Any], origin: str) -> 
     return validate(tree, origin)
 
 
-def check_space(cfg: ExperimentConfig, space: SearchSpace, origin: str) -> None:
+def trial_config(cfg: ExperimentConfig, bases: dict[str, ExperimentConfig], params: dict[str, Any],
+                 origin: str) -> ExperimentConfig:
+    """A trial's config: its searched values set on the experiment, or, when the space searches `model.name`, on
+    the experiment as loaded for the chosen model (`bases`), so a model never inherits another's arguments."""
+    return apply_params(bases.get(params.get("model.name"), cfg), params, origin)
+
+
+def check_space(cfg: ExperimentConfig, space: SearchSpace, origin: str,
+                bases: dict[str, ExperimentConfig] | None = None) -> None:
     """Fail before any trial runs when a searched key is unknown or a bound gives an invalid config."""
     from genrebench.models import create_model
 
@@ -154,7 +162,7 @@ def check_space(cfg: ExperimentConfig, space: SearchSpace, origin: str) -> None:
     for key, spec in space.params.items():
         for value in spec.probe_values():
             where = f"{origin}: params.{key}={value!r}"
-            probe = apply_params(cfg, {**lows, key: value}, where)
+            probe = trial_config(cfg, bases or {}, {**lows, key: value}, where)
             if key.startswith("model."):  # the builder, not the schema, knows e.g. that a dropout must be < 1
                 try:
                     create_model(probe.model.name, **probe.model_kwargs(2))

@@ -3,11 +3,13 @@
 Flow: load the experiment and the space -> prepare the data once (warms the cache) -> open or create the
 study and its MLflow parent run, add missing tickets -> K workers claim and run tickets (`workers`) -> the
 parent run gets the best value, params, trial counts and figures, and the best config is written as an
-experiment file. This module is the driver; what a worker does lives in `workers`.
+experiment file; with several objectives, the Pareto-optimal trials instead (tags, `pareto.csv`, a figure,
+one experiment file each). This module is the driver; what a worker does lives in `workers`.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import tempfile
 import time
@@ -27,10 +29,11 @@ from genrebench.errors import UserError
 from genrebench.runner import RunOptions, check_before_work, load_variants, sigterm_as_interrupt
 from genrebench.search import storage as tickets
 from genrebench.search.job import StudySettings, WorkerJob
+from genrebench.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
 from genrebench.search.plots import study_figures
-from genrebench.search.samplers import make_pruner, make_sampler
-from genrebench.search.space import SearchSpace, apply_params, check_space, load_space
-from genrebench.search.trial import DIRECTION
+from genrebench.search.samplers import make_pruner, make_sampler, resolve_pruner
+from genrebench.search.space import SearchSpace, check_space, load_space, trial_config
+from genrebench.search.trial import epochs_trained
 from genrebench.search.workers import run_workers
 from genrebench.store_urls import redact_uri
 from genrebench.tracking.liveness import FAILURE_TAG
@@ -44,10 +47,15 @@ err = Console(stderr=True)
 
 # ---- study setup ----------------------------------------------------------------------------------
 
-def _identity(cfg: ExperimentConfig, space: SearchSpace) -> dict:
-    """What makes a study the same study: the searched config (less runtime settings) and the space."""
+def _identity(cfg: ExperimentConfig, space: SearchSpace, objectives: tuple[Objective, ...]) -> dict:
+    """What makes a study the same study: the searched config (less runtime settings), the space and, when not
+    the default (so studies made before `--objectives` existed still resume), the objectives."""
     flat = {k: v for k, v in flatten(cfg.model_dump(mode="json")).items() if k not in _RUNTIME_KEYS}
-    return {"config": flat, "space": space.model_dump(mode="json")}
+    out = {"config": flat, "space": space.model_dump(mode="json")}
+    names = [o.name for o in objectives]
+    if names != [DEFAULT_OBJECTIVES]:
+        out["objectives"] = names
+    return out
 
 
 def _check_identity(study: optuna.Study, identity: dict, url: str) -> None:
@@ -59,7 +67,10 @@ def _check_identity(study: optuna.Study, identity: dict, url: str) -> None:
         return
     changed = sorted(k for k in {*stored["config"], *identity["config"]}
                      if stored["config"].get(k) != identity["config"].get(k))
-    what = f"config keys {', '.join(changed[:5])}" if changed else "search space"
+    if changed:
+        what = f"config keys {', '.join(changed[:5])}"
+    else:
+        what = "search space" if stored["space"] != identity["space"] else "--objectives"
     raise UserError(f"study {study.study_name!r} in {redact_uri(url)} was created with a different {what}; "
                     "resume it with the same settings or pass --study-name NEW")
 
@@ -90,8 +101,12 @@ def _setup(job: WorkerJob, tracker: MlflowTracker, prepared: PreparedData) -> tu
     storage = tickets.make_storage(job.url, s.heartbeat)
     with tickets.storage_lock(job.url, job.study_name):
         study = optuna.create_study(study_name=job.study_name, storage=storage, load_if_exists=True,
-                                    direction=DIRECTION)
-        _check_identity(study, _identity(job.cfg, job.space), job.url)
+                                    directions=[o.direction for o in job.objectives])
+        _check_identity(study, _identity(job.cfg, job.space, job.objectives), job.url)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # Named, so optuna-dashboard and Optuna's own plots say `val_track_acc`, not "Objective 0".
+            study.set_metric_names([o.name for o in job.objectives])
         parent = _parent_run(study, tracker, job, prepared)
         added = tickets.add_tickets(study, s.n_trials)
     return study, replace(job, parent_run_id=parent), added
@@ -109,26 +124,28 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def write_best_config(job: WorkerJob, best: optuna.trial.FrozenTrial, out_dir: Path) -> Path:
-    """The best trial as a stand-alone experiment file: every key that differs from the schema defaults.
+def write_trial_config(job: WorkerJob, trial: optuna.trial.FrozenTrial, out_dir: Path, stem: str,
+                       label: str) -> Path:
+    """One trial as a stand-alone experiment file `out_dir/<stem>.yaml`: every key that differs from the schema
+    defaults, its objective values in the description.
 
     Stand-alone (no `base:`) on purpose: a later edit of the searched experiment must not change what
     "the best config of this study" means.
     """
-    cfg = apply_params(job.cfg, best.params, f"trial {best.number}")
+    cfg = trial_config(job.cfg, job.bases, trial.params, f"trial {trial.number}")
     defaults = _leaves(ExperimentConfig().model_dump(mode="json"))
     tree: dict = {}
     for key, value in _leaves(cfg.model_dump(mode="json")).items():
         if key not in ("name", "description") and defaults.get(key) != value:
             set_dotted(tree, key, value)
-    tree = {"description": f"Best trial ({best.number}) of study {job.study_name}: validation track accuracy "
-                           f"{best.value:.4f}", **tree}
+    scores = ", ".join(f"{o.name} {v:.4g}" for o, v in zip(job.objectives, trial.values, strict=True))
+    tree = {"description": f"{label} trial ({trial.number}) of study {job.study_name}: {scores}", **tree}
+    path = out_dir / f"{stem}.yaml"
     header = (f"# Generated by `genrebench study {job.experiment}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n"
-              f"# Study {job.study_name!r} in {redact_uri(job.url)}; best params: "
-              f"{', '.join(f'{k}={v}' for k, v in best.params.items())}.\n"
-              f"# Run it: genrebench run {out_dir / job.study_name}-best.yaml --seeds 3\n")
+              f"# Study {job.study_name!r} in {redact_uri(job.url)}; params: "
+              f"{', '.join(f'{k}={v}' for k, v in trial.params.items())}.\n"
+              f"# Run it: genrebench run {path} --seeds 3\n")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{job.study_name}-best.yaml"
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(header + yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
     tmp.replace(path)
@@ -148,35 +165,83 @@ def _close_orphans(tracker: MlflowTracker, trials: list[optuna.trial.FrozenTrial
             tracker.client.set_terminated(run_id, "FAILED")
 
 
+def _log_best(study: optuna.Study, job: WorkerJob, client, summary: dict, tags: dict, n_complete: int) -> None:
+    """One objective: the best trial's config file, params (as tags) and value on the parent run."""
+    best = study.best_trial
+    path = write_trial_config(job, best, job.settings.generated_dir, f"{job.study_name}-best", "Best")
+    summary.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number,
+                   best_config=str(path))
+    # Tags, not params: MLflow params are write-once, and a resumed study may find a better trial.
+    tags.update({f"best.{k}": str(v) for k, v in best.params.items()})
+    tags.update({"genrebench.best_trial": str(best.number), "genrebench.best_config": str(path)})
+    client.log_metric(job.parent_run_id, "best_value", best.value, step=n_complete)
+    client.log_artifact(job.parent_run_id, str(path))
+
+
+def pareto_rows(front: list[optuna.trial.FrozenTrial], job: WorkerJob) -> list[dict]:
+    """One row per Pareto-optimal trial: trial, each objective, each param, its MLflow run, its config file
+    (`<study>-pareto-trial<N>.yaml`, written here). Files of an earlier finalize whose trial has left the
+    front are removed, so the folder holds the front as it is."""
+    names = [o.name for o in job.objectives]
+    out_dir, stem = job.settings.generated_dir, f"{job.study_name}-pareto-trial"
+    rows = [{"trial": t.number, **dict(zip(names, t.values, strict=True)), **t.params,
+             "mlflow_run_id": t.user_attrs.get("mlflow_run_id", ""),
+             "config": str(write_trial_config(job, t, out_dir, f"{stem}{t.number}", "Pareto-optimal"))}
+            for t in front]
+    keep = {Path(r["config"]).name for r in rows}
+    for old in out_dir.glob(f"{stem}*.yaml"):
+        if old.name not in keep and old.stem[len(stem):].isdigit():
+            old.unlink()
+    return rows
+
+
+def _log_pareto(study: optuna.Study, job: WorkerJob, client, summary: dict, tags: dict,
+                complete: list[optuna.trial.FrozenTrial]) -> None:
+    """Several objectives: no single best, so the parent run holds the Pareto front (a tag listing its trials,
+    `pareto.csv`) and every trial run is tagged on or off it, for filtering in the MLflow UI."""
+    rows = pareto_rows(sorted(study.best_trials, key=lambda t: t.number), job)
+    on_front = {r["trial"] for r in rows}
+    tags["genrebench.pareto_trials"] = ",".join(str(r["trial"]) for r in rows)
+    for t in complete:
+        if t.user_attrs.get("mlflow_run_id"):
+            client.set_tag(t.user_attrs["mlflow_run_id"], "genrebench.pareto", str(t.number in on_front).lower())
+    with tempfile.TemporaryDirectory(prefix="genrebench-study-") as tmp:
+        path = Path(tmp) / "pareto.csv"
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        client.log_artifact(job.parent_run_id, str(path))
+    client.log_metric(job.parent_run_id, "pareto_size", len(rows), step=len(complete))
+    summary["pareto"] = rows
+
+
 def finalize(study: optuna.Study, job: WorkerJob, tracker: MlflowTracker, status: str) -> dict:
-    """Log the study's outcome on the parent run, write the best config, end the parent run."""
+    """Log the study's outcome on the parent run, write the best (or Pareto) configs, end the parent run."""
     s = job.settings
     trials = study.get_trials(deepcopy=False)
     _close_orphans(tracker, trials)
     real = tickets.real_tickets(trials, s.n_trials)
     counts = tickets.progress_counts(trials, s.n_trials)
-    epochs = sum(len(t.intermediate_values) for t in real)
+    epochs = sum(epochs_trained(t) for t in real)
     summary = {"study": job.study_name, "storage": redact_uri(job.url), "parent_run_id": job.parent_run_id,
-               "n_trials": s.n_trials, "counts": counts, "epochs_spent": epochs, "best_value": None,
-               "best_params": {}, "best_trial": None, "best_config": None, "figures": [], "skipped_figures": {}}
+               "n_trials": s.n_trials, "objectives": [o.name for o in job.objectives], "counts": counts,
+               "epochs_spent": epochs, "best_value": None, "best_params": {}, "best_trial": None, "best_config": None,
+               "pareto": [], "figures": [], "skipped_figures": {}}
     client, parent = tracker.client, job.parent_run_id
     tags = {f"genrebench.trials.{k}": str(v) for k, v in counts.items()}
+    tags["genrebench.objectives"] = ",".join(summary["objectives"])
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if complete:
-        best = study.best_trial
-        path = write_best_config(job, best, s.generated_dir)
-        summary.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number,
-                       best_config=str(path))
-        # Tags, not params: MLflow params are write-once, and a resumed study may find a better trial.
-        tags.update({f"best.{k}": str(v) for k, v in best.params.items()})
-        tags.update({"genrebench.best_trial": str(best.number), "genrebench.best_config": str(path)})
-        client.log_metric(parent, "best_value", best.value, step=len(complete))
-        client.log_artifact(parent, str(path))
+    if complete and len(job.objectives) == 1:
+        _log_best(study, job, client, summary, tags, len(complete))
+    elif complete:
+        _log_pareto(study, job, client, summary, tags, complete)
     client.log_metric(parent, "epochs_spent", epochs, step=len(complete))
     for key, value in tags.items():
         client.set_tag(parent, key, value)
     with tempfile.TemporaryDirectory(prefix="genrebench-study-") as tmp:
-        written, skipped = study_figures(study, Path(tmp))
+        written, skipped = study_figures(study, Path(tmp), summary["objectives"])
         for png in written.values():
             client.log_artifact(parent, str(png))
     summary.update(figures=sorted(written), skipped_figures=skipped)
@@ -191,24 +256,43 @@ def load_study_job(spec: str, settings: StudySettings, sets: list[str], quick: b
         raise UserError(f"--trials must be at least 1, got {settings.n_trials}")
     if settings.workers < 1:
         raise UserError(f"--jobs must be at least 1, got {settings.workers}")
+    objectives = parse_objectives(settings.objectives)
     variants = load_variants(spec, sets, quick, epochs, opts)
     if len(variants) != 1:
         raise UserError(f"{spec}: a study searches one configuration, but this file sweeps into {len(variants)} "
                         "variants; search its base experiment instead")
     cfg = variants[0].config
     space = load_space(settings.space)
-    make_sampler(settings.sampler, space, settings.seed, settings.space)
+    settings = replace(settings, pruner=resolve_pruner(settings.pruner, objectives))
+    make_sampler(settings.sampler, space, settings.seed, settings.space, settings.n_trials)
     if settings.sampler == "grid":
         points = math.prod(len(v) for v in space.grid(settings.space).values())
         if settings.n_trials > points:
             warnings.warn(f"the grid has {points} points but --trials is {settings.n_trials}: "
                           f"{settings.n_trials - points} trial(s) will repeat points", stacklevel=2)
     make_pruner(settings.pruner, space, cfg.train.epochs)
-    check_space(cfg, space, settings.space)
-    check_before_work([cfg])  # the device and cache folder, before the data is prepared
+    bases = _model_bases(spec, space, settings.space, sets, quick, epochs, opts)
+    check_space(cfg, space, settings.space, bases)
+    check_before_work([cfg, *bases.values()])  # the device and cache folder, before the data is prepared
     name = settings.study_name or f"{cfg.name}-{Path(settings.space).stem}"
     return WorkerJob(settings=settings, study_name=name, url=tickets.storage_url(settings.storage),
-                     experiment=cfg.name, cfg=cfg, space=space, parent_run_id=None)
+                     experiment=cfg.name, cfg=cfg, space=space, parent_run_id=None, objectives=objectives,
+                     bases=bases)
+
+
+def _model_bases(spec: str, space: SearchSpace, space_origin: str, sets: list[str], quick: bool,
+                 epochs: int | None, opts: RunOptions) -> dict[str, ExperimentConfig]:
+    """When the space searches `model.name`: the experiment loaded once per choice, as `--set model.name=X`
+    would (after the user's own --set), so each model gets its own arguments and `--quick` preset."""
+    choices = space.params["model.name"].choices if "model.name" in space.params else None
+    bases = {}
+    for m in choices or []:
+        try:
+            bases[str(m)] = load_variants(spec, [*sets, f"model.name={m}"], quick, epochs, opts)[0].config
+        except UserError as exc:  # e.g. the experiment sets `model.channels`, which this model does not take
+            raise UserError(f"{space_origin}: params.model.name={m!r} on {spec}: {exc}".replace(
+                "--set model.name: ", "")) from exc
+    return bases
 
 
 def run_study(job: WorkerJob, progress: bool = True) -> dict:

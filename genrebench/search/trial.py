@@ -1,7 +1,8 @@
 """One Optuna trial = one `fit()` on the validation split, tracked as a child MLflow run.
 
-The objective is the validation track accuracy of the best checkpoint; `fit(evaluate_test=False)`
-guarantees the test split is never scored during search.
+The objectives (by default the validation track accuracy of the best checkpoint; see `objectives`) are read
+from `fit()`'s final results; `fit(evaluate_test=False)` guarantees the test split is never scored during
+search.
 """
 
 from __future__ import annotations
@@ -19,17 +20,12 @@ from optuna.trial import TrialState
 
 from genrebench.config import ExperimentConfig
 from genrebench.data import PreparedData
-from genrebench.metrics import get_metric
 from genrebench.runner import data_for
-from genrebench.search.space import SearchSpace, apply_params, suggest
+from genrebench.search.objectives import Objective
+from genrebench.search.space import SearchSpace, suggest, trial_config
 from genrebench.tracking.params import flatten
 from genrebench.tracking.tags import data_tags
 from genrebench.train import fit
-
-OBJECTIVE = "val_best_track_acc"
-REPORTED = "val_track_acc"  # per-epoch value the pruner compares
-# Optuna's word for the registry's direction of the objective.
-DIRECTION = {"max": "maximize", "min": "minimize"}[get_metric(OBJECTIVE).direction]
 
 
 @dataclass(frozen=True)
@@ -42,6 +38,8 @@ class TrialContext:
     space: SearchSpace
     parent_run_id: str | None
     heartbeat: int
+    objectives: tuple[Objective, ...]
+    bases: dict[str, ExperimentConfig] = field(default_factory=dict)
     # Prepared data per (data, features) setting: the base one, plus any a space of feature keys asks for.
     memo: dict = field(default_factory=dict)
 
@@ -69,32 +67,51 @@ def heartbeat(storage: optuna.storages.RDBStorage, trial_id: int, interval: int)
         thread.join()
 
 
-def reporter(trial: optuna.Trial) -> Callable[[int, Mapping[str, float]], None]:
-    """A fit() callback: report each epoch's validation track accuracy and stop the trial when pruned."""
+def reporter(trial: optuna.Trial, per_epoch: str | None) -> Callable[[int, Mapping[str, float]], None]:
+    """A fit() callback: count the trial's epochs and, when the objective has a per-epoch value (`per_epoch`;
+    None for several objectives, which Optuna cannot prune), report it and stop the trial when pruned."""
     def report(epoch: int, metrics: Mapping[str, float]) -> None:
-        trial.report(metrics[REPORTED], epoch)
         trial.set_user_attr("epochs", epoch)
+        if per_epoch is None:
+            return
+        trial.report(metrics[per_epoch], epoch)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
     return report
 
 
-def _fit_trial(trial: optuna.Trial, cfg: ExperimentConfig, prepared: PreparedData,
-               tracker) -> tuple[TrialState, float]:
-    """Train inside the trial's MLflow run; returns (state, objective value or NaN)."""
+def epochs_trained(trial: optuna.trial.FrozenTrial) -> int:
+    """Epochs a trial trained: its reported values, or, when nothing is reported (no pruning), its own count."""
+    return max(len(trial.intermediate_values), int(trial.user_attrs.get("epochs", 0)))
+
+
+def objective_metrics(objectives: tuple[Objective, ...], values: list[float]) -> dict[str, float]:
+    """What a trial run logs of its objectives: `objective` (the first, which reports sort trials by) and, with
+    several, `objective.<name>` for each."""
+    out = {"objective": values[0]}
+    if len(objectives) > 1:
+        out.update({f"objective.{o.name}": v for o, v in zip(objectives, values, strict=True)})
+    return out
+
+
+def _fit_trial(trial: optuna.Trial, cfg: ExperimentConfig, prepared: PreparedData, tracker,
+               objectives: tuple[Objective, ...]) -> tuple[TrialState, list[float]]:
+    """Train inside the trial's MLflow run; returns (state, objective values, empty when pruned)."""
+    per_epoch = objectives[0].per_epoch if len(objectives) == 1 else None
     try:
-        result = fit(cfg, prepared, tracker, callbacks=[reporter(trial)], progress=False, evaluate_test=False)
+        result = fit(cfg, prepared, tracker, callbacks=[reporter(trial, per_epoch)], progress=False,
+                     evaluate_test=False)
     except optuna.TrialPruned:
         tracker.set_tags({"genrebench.trial_state": "PRUNED"})
-        return TrialState.PRUNED, float("nan")
+        return TrialState.PRUNED, []
     except BaseException as exc:
         tracker.set_tags({"genrebench.trial_state": "FAIL", "genrebench.error": f"{type(exc).__name__}: {exc}"[:500]})
         raise
-    value = result.final[OBJECTIVE]
-    tracker.log_metrics({**result.final, "objective": value})
+    values = [result.final[o.metric] for o in objectives]
+    tracker.log_metrics({**result.final, **objective_metrics(objectives, values)})
     tracker.set_tags({"genrebench.trial_state": "COMPLETE"})
-    return TrialState.COMPLETE, value
+    return TrialState.COMPLETE, values
 
 
 def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tracker) -> TrialState:
@@ -105,7 +122,7 @@ def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tr
     with heartbeat(storage, trial_id, ctx.heartbeat):
         try:
             params = suggest(trial, ctx.space)
-            cfg = apply_params(ctx.cfg, params, f"trial {trial.number}")
+            cfg = trial_config(ctx.cfg, ctx.bases, params, f"trial {trial.number}")
             prepared = ctx.data(cfg)
             tags = {"genrebench.role": "trial", "genrebench.study": ctx.study_name,
                     "genrebench.trial": str(trial.number), "genrebench.experiment": ctx.experiment,
@@ -114,7 +131,7 @@ def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tr
             with tracker.run(ctx.experiment, f"{ctx.study_name}-trial{trial.number}",
                              flatten(cfg.model_dump(mode="json")), tags, parent_run_id=ctx.parent_run_id) as run_id:
                 trial.set_user_attr("mlflow_run_id", run_id)
-                state, value = _fit_trial(trial, cfg, prepared, tracker)
+                state, values = _fit_trial(trial, cfg, prepared, tracker, ctx.objectives)
         except KeyboardInterrupt:
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
@@ -126,6 +143,6 @@ def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tr
     if state == TrialState.PRUNED:
         study.tell(trial, state=TrialState.PRUNED)
     else:
-        study.tell(trial, value)
+        study.tell(trial, values)
     return state
 

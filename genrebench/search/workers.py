@@ -19,12 +19,13 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from genrebench.data import PreparedData, prepare_data
+from genrebench.metrics import fmt_si
 from genrebench.progress import duration, line
 from genrebench.runner import data_key, sigterm_as_interrupt
 from genrebench.search import storage as tickets
 from genrebench.search.job import WorkerJob
 from genrebench.search.samplers import make_pruner, make_sampler
-from genrebench.search.trial import TrialContext, run_trial
+from genrebench.search.trial import TrialContext, epochs_trained, run_trial
 from genrebench.tracking.tracker import MlflowTracker
 
 err = Console(stderr=True)
@@ -33,7 +34,7 @@ err = Console(stderr=True)
 def _open_study(job: WorkerJob, storage: RDBStorage) -> optuna.Study:
     s = job.settings
     return optuna.load_study(study_name=job.study_name, storage=storage,
-                             sampler=make_sampler(s.sampler, job.space, s.seed, s.space),
+                             sampler=make_sampler(s.sampler, job.space, s.seed, s.space, s.n_trials),
                              pruner=make_pruner(s.pruner, job.space, job.cfg.train.epochs))
 
 
@@ -46,17 +47,19 @@ def _seed_for_trial(study: optuna.Study, job: WorkerJob, number: int) -> None:
     s = job.settings
     if s.sampler == "grid":
         return
-    study.sampler = make_sampler(s.sampler, job.space, s.seed + number, s.space)
+    study.sampler = make_sampler(s.sampler, job.space, s.seed + number, s.space, s.n_trials)
 
 
-def _trial_line(storage: RDBStorage, trial_id: int, state: TrialState, worker: int) -> str:
+def _trial_line(storage: RDBStorage, trial_id: int, state: TrialState, job: WorkerJob) -> str:
     """The line each finished trial leaves on stderr, on a terminal and in a log alike."""
     t = storage.get_trial(trial_id)
-    value = f"{t.value:.3f}" if t.value is not None else "-"
+    values = t.values or [None] * len(job.objectives)
+    scores = "  ".join(f"{o.name} {fmt_si(v) if o.direction == 'minimize' else f'{v:.3f}'}" if v is not None
+                       else f"{o.name} -" for o, v in zip(job.objectives, values, strict=True))
     params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
     took = duration(t.duration.total_seconds()) if t.duration is not None else "-"
-    return (f"trial {t.number:>3} {state.name:<8} val track acc {value}  epochs {len(t.intermediate_values)}  "
-            f"{params}  {took}  [worker {worker}]")
+    return (f"trial {t.number:>3} {state.name:<8} {scores}  epochs {epochs_trained(t)}  {params}  {took}  "
+            f"[worker {job.index}]")
 
 
 def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]:
@@ -67,7 +70,7 @@ def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]
     tracker = MlflowTracker(s.tracking_uri)
     prepared = prepared or prepare_data(job.cfg.data, job.cfg.features, progress=False)
     ctx = TrialContext(job.study_name, job.experiment, job.cfg, job.space, job.parent_run_id, s.heartbeat,
-                       memo={data_key(job.cfg): prepared})
+                       job.objectives, job.bases, memo={data_key(job.cfg): prepared})
     ran: Counter = Counter()
     while job.deadline is None or time.time() < job.deadline:
         with warnings.catch_warnings():
@@ -83,7 +86,7 @@ def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]
         _seed_for_trial(study, job, storage.get_trial_number_from_id(trial_id))
         state = run_trial(study, storage, trial_id, ctx, tracker)
         ran[state.name] += 1
-        line(_trial_line(storage, trial_id, state, job.index))
+        line(_trial_line(storage, trial_id, state, job))
     return dict(ran)
 
 

@@ -180,14 +180,24 @@ def augment_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 0xA06]).generate_state(1)[0])
 
 
+def _batch_transforms(a: AugmentConfig, classes: int) -> list[Transform]:
+    return [t for t in (build(a, classes) for build in BATCH_TRANSFORMS) if t is not None]
+
+
+def augments(a: AugmentConfig) -> bool:
+    """Whether `a` turns anything on; when not, `build_augmentation` adds nothing to the loop (a mask width with
+    no masks, say, is off)."""
+    return bool(a.random_crop or a.gain_db or _batch_transforms(a, classes=2))
+
+
 def build_augmentation(cfg: ExperimentConfig, train: ChunkDataset, order: torch.Generator,
                        classes: int) -> Augmentation | None:
     """The training set's augmentation from `cfg.augment`, drawing the order from `order` (the train loader's
     generator); None when nothing is augmented, so the loop does no extra work at all."""
     a = cfg.augment
-    transforms = [t for t in (build(a, classes) for build in BATCH_TRANSFORMS) if t is not None]
-    if not (a.random_crop or a.gain_db or transforms):
+    if not augments(a):
         return None
+    transforms = _batch_transforms(a, classes)
     gen = torch.Generator().manual_seed(augment_seed(cfg.train.seed))
     sampler = ChunkSampler(train, order, gen, a.random_crop, a.gain_db) if a.random_crop or a.gain_db else None
     return Augmentation(gen, sampler, BatchAugment(transforms, gen) if transforms else None)
