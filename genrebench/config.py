@@ -173,6 +173,9 @@ class TrainConfig(Section):
     lr: float = Field(1e-3, gt=0, le=10)
     weight_decay: float = Field(0.0, ge=0)
     scheduler: Literal["none", "cosine", "step", "plateau"] = "none"
+    # `temperature`: after training, fit one temperature on validation (never test) that divides the logits
+    # before the softmax (Guo et al. 2017); reports, the bundle and predict then use the calibrated model.
+    calibrate: Literal["none", "temperature"] = "none"
     # Stop when `monitor` has not improved for this many epochs (None: train all epochs).
     early_stopping: int | None = Field(None, ge=1)
     # A directed per-epoch validation metric of the registry; old names (`val_acc`) are translated.

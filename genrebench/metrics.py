@@ -127,6 +127,18 @@ def _register_all() -> None:
         MetricSpec("model_macs", "run", None, "min", "MACs per chunk", ",.0f"),
         MetricSpec("track_macs", "run", None, "min", "MACs per 30 s track", ",.0f"),
         MetricSpec("predict_ms", "run", None, "min", "predict latency (ms per 30 s track)", ".1f"),
+        # Calibration of the track probabilities (mean chunk softmax): ECE over 15 equal-width confidence bins,
+        # NLL, multi-class Brier. With `train.calibrate: temperature` these are after scaling, `*_uncalibrated`
+        # before it, and `temperature` is the T fitted on validation.
+        MetricSpec("val_ece", "val", "track", "min", "validation ECE (track-level, 15 bins)"),
+        MetricSpec("val_nll", "val", "track", "min", "validation NLL (track-level)"),
+        MetricSpec("test_ece", "test", "track", "min", "test ECE (track-level, 15 bins)"),
+        MetricSpec("test_nll", "test", "track", "min", "test NLL (track-level)"),
+        MetricSpec("test_brier", "test", "track", "min", "test Brier score (track-level)"),
+        MetricSpec("temperature", "run", None, None, "temperature (fitted on validation)"),
+        MetricSpec("val_ece_uncalibrated", "val", "track", "min", "validation ECE before temperature scaling"),
+        MetricSpec("val_nll_uncalibrated", "val", "track", "min", "validation NLL before temperature scaling"),
+        MetricSpec("test_ece_uncalibrated", "test", "track", "min", "test ECE before temperature scaling"),
     ):
         register_metric(spec)
     for name in FOLD_AGGREGATED:

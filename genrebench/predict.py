@@ -132,14 +132,16 @@ def audio_inputs(paths: Iterable[Path | str]) -> list[tuple[Path, str | None]]:
     return found
 
 
-def _chunk_probabilities(model: torch.nn.Module, chunks: np.ndarray, device: str | torch.device) -> np.ndarray:
-    """Softmax per chunk, `BATCH_SIZE` chunks at a time, in eval mode without gradients."""
+def _chunk_probabilities(model: torch.nn.Module, chunks: np.ndarray, device: str | torch.device,
+                         temperature: float = 1.0) -> np.ndarray:
+    """Softmax per chunk of the logits divided by the bundle's temperature (1.0 unless the run calibrated one),
+    `BATCH_SIZE` chunks at a time, in eval mode without gradients."""
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(chunks), BATCH_SIZE):
             x = torch.from_numpy(chunks[i:i + BATCH_SIZE]).unsqueeze(1).to(device)
-            out.append(torch.softmax(model(x).float(), dim=1).cpu().numpy())
+            out.append(torch.softmax(model(x).float() / temperature, dim=1).cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 
 
@@ -180,7 +182,8 @@ def predict_file(bundle: dict, model: torch.nn.Module, path: Path | str, device:
     state = bundle["normalizer"]
     normalizer = create_normalizer(state.get("name", feat.normalization), state)
     chunks = np.stack([normalizer(slice_chunk(mel, s, layout.frames)) for s in starts])
-    probs = _chunk_probabilities(model, chunks, device)
+    # Bundles written before calibration existed have no temperature: theirs is 1.
+    probs = _chunk_probabilities(model, chunks, device, float(bundle.get("temperature", 1.0)))
     labels = list(bundle["labels"])
     mean = probs.mean(axis=0)
     order = np.argsort(-mean, kind="stable")

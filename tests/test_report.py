@@ -366,3 +366,99 @@ def test_runs_log_their_cost_and_the_report_shows_it(store, report):
     assert (report["index_md"].parent / "figures" / "cost-accuracy.png").is_file()
     # the two variants share one model, so the cheaper-or-equal and better one is the front
     assert summary["track_macs_mean"].nunique() == 1
+
+
+# ---- calibration: fabricated runs with known metrics and predictions ----------------------------------
+
+CAL_EXPERIMENT = "calib_fake"
+# (variant, seed) -> what the run logged: `scaled` fitted a temperature, `plain` did not, `old` ran before the
+# calibration metrics existed. Every run also logs a cost, so the cost section is there to be ordered against.
+CAL_RUNS = {
+    ("plain", 0): {"test_ece": 0.10, "test_nll": 0.70, "test_brier": 0.40},
+    ("plain", 1): {"test_ece": 0.20, "test_nll": 0.90, "test_brier": 0.50},
+    ("scaled", 0): {"test_ece": 0.04, "test_nll": 0.50, "test_brier": 0.30, "temperature": 1.5,
+                    "test_ece_uncalibrated": 0.12},
+    ("scaled", 1): {"test_ece": 0.06, "test_nll": 0.60, "test_brier": 0.34, "temperature": 2.5,
+                    "test_ece_uncalibrated": 0.18},
+    ("old", 0): {},
+}
+# track, true, predicted, prob_rock, prob_jazz: top probabilities 0.9, 0.6, 0.7, 0.95; the second track is wrong
+PREDICTIONS = pd.DataFrame([("t0", "rock", "rock", 0.9, 0.1), ("t1", "rock", "jazz", 0.4, 0.6),
+                            ("t2", "jazz", "jazz", 0.3, 0.7), ("t3", "jazz", "jazz", 0.05, 0.95)],
+                           columns=["track", "true", "predicted", "prob_rock", "prob_jazz"])
+
+
+def _fabricated_store(root: Path, calibration: bool) -> str:
+    """A store of finished runs as `genrebench run` leaves them, written with a bare MlflowClient: tags, a few
+    metrics (the calibration ones only when `calibration`) and `predictions_test.csv`."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment(CAL_EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
+    PREDICTIONS.to_csv(root / "predictions_test.csv", index=False)
+    for i, ((variant, seed), metrics) in enumerate(CAL_RUNS.items()):
+        run = client.create_run(exp, run_name=f"{variant}-seed{seed}", start_time=1_000 + i, tags={
+            "genrebench.experiment": CAL_EXPERIMENT, "genrebench.variant": variant, "genrebench.seed": str(seed),
+            "dataset.fingerprint": "cafe"}).info.run_id
+        client.log_param(run, "model.name", "vgg")
+        for key, value in {"test_track_acc": 0.75, "model_macs": 1e6, "track_macs": 2e7, "predict_ms": 3.0,
+                           **(metrics if calibration else {})}.items():
+            client.log_metric(run, key, value)
+        client.log_artifact(run, str(root / "predictions_test.csv"))
+        client.set_terminated(run, "FINISHED")
+    return uri
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("calibrated")
+    uri = _fabricated_store(root, calibration=True)
+    return {"uri": uri, "report": build_report([CAL_EXPERIMENT], None, None, root / "report", uri)}
+
+
+def _t_cell(values: list[float]) -> str:
+    x = np.array(values)
+    half = sps.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return _cell(x.mean(), x.std(ddof=1), x.mean() - half, x.mean() + half)
+
+
+def test_calibration_section_shows_means_over_seeds(calibrated):
+    report = calibrated["report"]
+    summary, md = report["summary"], report["index_md"].read_text(encoding="utf-8")
+    assert summary.loc["plain", "test_ece_mean"] == pytest.approx(0.15)
+    assert summary.loc["scaled", "temperature_mean"] == pytest.approx(2.0)
+    assert summary.loc["scaled", "test_ece_uncalibrated_mean"] == pytest.approx(0.15)
+    assert summary.loc["old", "test_ece_n"] == 0
+    plain = [_t_cell([0.10, 0.20]), _t_cell([0.70, 0.90]), _t_cell([0.40, 0.50]), "—", "—"]
+    scaled = [_t_cell([0.04, 0.06]), _t_cell([0.50, 0.60]), _t_cell([0.30, 0.34]), "2.000", _t_cell([0.12, 0.18])]
+    assert f"| plain | {' | '.join(plain)} |" in md
+    assert f"| scaled | {' | '.join(scaled)} |" in md
+    assert "test ECE before temperature scaling" in md and "fitted on the validation split only" in md
+    assert "No calibration metrics (runs logged before them): old." in md and "| old | 0." not in md
+    # after the cost section, before the ablations and significance
+    assert md.index("## Cost and accuracy") < md.index("## Calibration") < md.index("## Significance")
+
+
+def test_calibration_section_draws_a_pooled_reliability_diagram(calibrated, tmp_path):
+    from genrebench.report import analysis, collect
+
+    report = calibrated["report"]
+    figure = report["index_md"].parent / "figures" / "reliability.png"
+    assert figure in report["figures"] and figure.stat().st_size > 1000
+    assert "![reliability diagram per variant" in report["index_md"].read_text(encoding="utf-8")
+    client = MlflowClient(calibrated["uri"])
+    exp = client.get_experiment_by_name(CAL_EXPERIMENT).experiment_id
+    runs, _, _ = analysis.variant_runs(collect.search_runs(client, [exp]))
+    with collect.artifact_cache(client) as artifacts:
+        confidence, correct, read = analysis.pooled_confidence(runs, "scaled", artifacts)
+    assert read == 2  # both seeds' tracks, pooled
+    assert confidence.tolist() == [0.9, 0.6, 0.7, 0.95] * 2
+    assert correct.tolist() == [True, False, True, True] * 2
+
+
+def test_runs_without_calibration_metrics_get_no_calibration_section(tmp_path):
+    uri = _fabricated_store(tmp_path, calibration=False)
+    out = build_report([CAL_EXPERIMENT], None, None, tmp_path / "report", uri)
+    md = out["index_md"].read_text(encoding="utf-8")
+    assert "Calibration" not in md and "Reliability" not in md
+    assert not any("reliability" in p.name for p in out["figures"])
+    assert (out["summary"]["test_ece_n"] == 0).all()

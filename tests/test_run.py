@@ -13,8 +13,10 @@ from genrebench.train import loop
 
 PER_EPOCH = ["train_loss", "train_chunk_acc", "val_loss", "val_chunk_acc", "val_track_acc", "lr", "epoch_seconds",
              "samples_per_second"]
-FINAL = ["test_track_acc", "test_chunk_acc", "test_track_macro_f1", "val_best_track_acc", "best_epoch"]
+FINAL = ["test_track_acc", "test_chunk_acc", "test_track_macro_f1", "val_best_track_acc", "best_epoch", "test_ece",
+         "test_nll", "test_brier", "val_ece", "val_nll"]
 ARTIFACTS = ["config.yaml", "learning_curves.png", "confusion_matrix_val.png", "confusion_matrix_test.png",
+             "reliability_test.png", "embeddings_test.npz", "embeddings_test.png",
              "confusion_matrix_test.csv", "per_class_test.csv", "splits.csv", "predictions_test.csv",
              "data_report.csv", "model_bundle.pt"]
 SETS = ["data.workers=1", "features.chunk_seconds=2", "train.batch_size=8", "train.lr=0.003"]

@@ -30,6 +30,7 @@ from genrebench.train.result import Result, SplitEval
 
 FEAT = FeatureConfig(chunk_seconds=1.0, n_mels=16, normalization="per_chunk")
 ARTIFACTS = ["config.yaml", "learning_curves.png", "confusion_matrix_val.png", "confusion_matrix_test.png",
+             "reliability_test.png", "embeddings_test.npz", "embeddings_test.png",
              "confusion_matrix_val.csv", "confusion_matrix_test.csv", "per_class_test.csv", "splits.csv",
              "predictions_test.csv", "predictions_val.csv", "data_report.csv", "history.csv", "model_bundle.pt"]
 EPOCH_KEYS = ["train_loss", "train_chunk_acc", "val_loss", "val_chunk_acc", "val_track_acc"]
@@ -69,6 +70,7 @@ def fake_result(prepared, epochs: int = 3) -> Result:
     history = [{"epoch": e, "train_loss": 1.0 / e, "train_chunk_acc": 0.3 + 0.1 * e, "val_loss": 1.2 / e,
                 "val_chunk_acc": 0.25 + 0.1 * e, "val_track_acc": 0.2 + 0.15 * e} for e in range(1, epochs + 1)]
     val, test = _split_eval(prepared, "val", rng), _split_eval(prepared, "test", rng)
+    test.embeddings = rng.normal(size=(len(test.track_ids), 8)).astype(np.float32)  # as fit gives the test split
     final = {"test_track_acc": test.metrics["track_acc"], "test_chunk_acc": test.metrics["chunk_acc"],
              "test_track_macro_f1": test.metrics["track_macro_f1"], "val_best_track_acc": val.metrics["track_acc"],
              "best_epoch": 2.0, "train_seconds": 1.5}

@@ -25,6 +25,9 @@ METRICS: list[tuple[str, str, str | None]] = [
     (name, get_metric(name).display, get_metric(name).direction) for name in SUMMARY_METRICS]
 # Summarised like the metrics above but shown in the cost section only (runs logged before them lack them).
 COST_METRICS = ("model_macs", "track_macs", "predict_ms")
+# Likewise for the calibration section: track-level test scores, and with `train.calibrate: temperature` the fitted T
+# and the test ECE before scaling.
+CALIBRATION_METRICS = ("test_ece", "test_nll", "test_brier", "temperature", "test_ece_uncalibrated")
 SWEPT_PREFIX = "tags.genrebench.swept."
 # Runs are compared only within one dataset group: same data fingerprint and same evaluation protocol.
 PROTOCOL_TAG = "tags.genrebench.protocol"
@@ -137,7 +140,7 @@ def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
                      "fingerprints": ",".join(sorted(group["fingerprint"].astype(str).unique())),
                      "run_ids": ",".join(group["run_id"])}
         row["model"] = ",".join(sorted(_column(group, "params.model.name").dropna().astype(str).unique()))
-        for metric in [*(m for m, _, _ in METRICS), *COST_METRICS]:
+        for metric in [*(m for m, _, _ in METRICS), *COST_METRICS, *CALIBRATION_METRICS]:
             values = pd.to_numeric(_column(group, f"metrics.{metric}"), errors="coerce")
             spread = _fold_ci(group, values) if folds > 1 else stats.mean_ci(values.to_numpy(dtype=float))
             for k, v in spread.items():
@@ -428,3 +431,29 @@ def cost_points(summary: pd.DataFrame) -> pd.DataFrame:
     points.loc[honest, "pareto"] = pareto_front(points.loc[honest, "track_macs_mean"],
                                                 points.loc[honest, "test_track_acc_mean"])
     return points
+
+
+def calibration_points(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows of the variants whose runs logged `test_ece`; empty when none did (older runs)."""
+    if "test_ece_n" not in summary:
+        return pd.DataFrame()
+    return summary[summary["test_ece_n"] > 0]
+
+
+def pooled_confidence(runs: pd.DataFrame, label: str, artifacts: Artifacts) -> tuple[np.ndarray, np.ndarray, int]:
+    """(confidence, correct, runs read) over the test tracks of every run of a variant with a
+    `predictions_test.csv`: confidence is a track's top probability (the `prob_*` columns, the probabilities its
+    test scores come from), correct whether its prediction was the true genre."""
+    confidence, correct, read = [], [], 0
+    for run_id in runs.loc[runs["label"] == label, "run_id"]:
+        frame = artifacts.csv(run_id, "predictions_test.csv")
+        probs = [c for c in frame.columns if c.startswith("prob_")] if frame is not None else []
+        if not probs:
+            continue
+        confidence.append(frame[probs].to_numpy(dtype=float).max(axis=1))
+        # As strings: pandas reads genre names that look like numbers as numbers, in either column.
+        correct.append((frame["predicted"].astype(str) == frame["true"].astype(str)).to_numpy())
+        read += 1
+    if not read:
+        return np.empty(0), np.empty(0, dtype=bool), 0
+    return np.concatenate(confidence), np.concatenate(correct), read

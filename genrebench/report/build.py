@@ -85,7 +85,8 @@ def _variant_blocks(ctx: sections.Context, excluded: pd.DataFrame,
     ctx.summary = analysis.summary_table(ctx.runs, ctx.baseline)
     sig = analysis.significance(ctx.runs, ctx.baseline, ctx.artifacts)
     leak = analysis.leak_inflation(ctx.runs, ctx.baseline, ctx.artifacts)
-    blocks = [*sections.summary_section(ctx), *sections.cost_section(ctx), *sections.ablation_section(ctx),
+    blocks = [*sections.summary_section(ctx), *sections.cost_section(ctx), *sections.calibration_section(ctx),
+              *sections.ablation_section(ctx),
               *sections.significance_section(ctx, sig),
               *sections.leak_section(ctx, leak),
               *sections.curves_section(ctx), *sections.best_run_section(ctx), *environment_section(ctx, excluded)]

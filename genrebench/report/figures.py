@@ -14,6 +14,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from genrebench.metrics import get_metric  # noqa: E402
 from genrebench.tracking import plots  # noqa: E402
+from genrebench.train.calibration import binned_ece, reliability_bins  # noqa: E402
 
 # (summary metric, legend label, line style): chunk-level numbers are drawn apart and named as such.
 ABLATION_SERIES = [(name, get_metric(name).display.removeprefix("test "), ":" if get_metric(name).level == "chunk"
@@ -117,4 +118,36 @@ def cost_accuracy(points: pd.DataFrame, path: Path) -> Path:
     ax.set_title("cost vs accuracy")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def _reliability_panel(ax, confidence: np.ndarray, correct: np.ndarray, title: str) -> None:
+    """One variant's bars of accuracy per confidence bin against the diagonal, each bar topped by its count."""
+    bins = reliability_bins(confidence, correct)
+    left, width = bins["edges"][:-1], np.diff(bins["edges"])
+    used = bins["count"] > 0
+    ax.bar(left[used], bins["accuracy"][used], width=width[used], align="edge", edgecolor="black", color="C0")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    for x, w, acc, n in zip(left[used], width[used], bins["accuracy"][used], bins["count"][used], strict=True):
+        ax.text(x + w / 2, acc + 0.01, f"{n:.0f}", ha="center", va="bottom", fontsize=6)
+    ax.set(xlim=(0, 1), ylim=(0, 1.1))
+    # A track scored by several seeds counts once per seed here, so n counts predictions, not distinct tracks.
+    ax.set_title(f"{title}\nECE {binned_ece(bins):.3f}, n = {len(confidence)} (tracks × runs)", fontsize=9)
+    ax.grid(alpha=0.3)
+
+
+def reliability(pooled: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    """Reliability diagrams as small multiples, one panel per variant: {variant: (confidence, correct)} of its test
+    tracks pooled over seeds, in the 15 equal-width bins of the ECE."""
+    ncols = min(3, len(pooled))
+    nrows = -(-len(pooled) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.4 * nrows), squeeze=False)
+    for i, (ax, (label, (confidence, correct))) in enumerate(zip(axes.flat, pooled.items(), strict=False)):
+        _reliability_panel(ax, confidence, correct, label)
+        if i + ncols >= len(pooled):  # the lowest panel of its column, the last row may be short
+            ax.set_xlabel("confidence (top probability)")
+        if i % ncols == 0:
+            ax.set_ylabel("accuracy")
+    for ax in axes.flat[len(pooled):]:
+        ax.set_visible(False)
     return _save(fig, path)

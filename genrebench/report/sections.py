@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from genrebench.metrics import fmt_si
+from genrebench.metrics import fmt_si, get_metric
 from genrebench.report import analysis, figures, stats
 from genrebench.report.collect import Artifacts
 from genrebench.report.render import Block, Bullets, Cell, Heading, Image, Para, Table, fmt, fmt_count
@@ -245,3 +245,58 @@ def cost_section(ctx: Context) -> list[Block]:
         ctx.image(path, "test track accuracy against MACs per 30 s track, Pareto front marked"),
         Table(["variant", "model", "test track accuracy", "parameters", "MACs per chunk", "MACs per 30 s track",
                "training time (s)", "predict (ms)", "Pareto"], rows)]
+
+
+# The calibration table's score columns: mean ± std [95% CI] over seeds, as in the summary.
+CALIBRATION_SCORES = ("test_ece", "test_nll", "test_brier")
+
+
+def calibration_section(ctx: Context) -> list[Block]:
+    """How far the test probabilities can be trusted (ECE, NLL, Brier; temperature scaling where fitted) and a
+    reliability diagram per variant: shown when the runs logged calibration metrics, which older runs did not."""
+    points = analysis.calibration_points(ctx.summary)
+    if points.empty:
+        return []
+    scaled = bool((points["temperature_n"] > 0).any())
+    extra = ("temperature", "test_ece_uncalibrated") if scaled else ()
+    headers = ["variant", *(get_metric(m).display for m in (*CALIBRATION_SCORES, *extra))]
+    rows = []
+    for label, r in points.iterrows():
+        cells = [variant_name(str(label), bool(r["leaky"])), *(_stat_cell(r, m) for m in CALIBRATION_SCORES)]
+        # T is a setting the run fitted, not a score to compare: its mean over seeds says enough.
+        rows.append(cells + ([fmt(r["temperature_mean"]), _stat_cell(r, "test_ece_uncalibrated")] if scaled else []))
+    blocks: list[Block] = [Heading("Calibration"), Para(
+        "Whether a model's confidence can be trusted, on the track probabilities its test accuracy comes from (the "
+        "mean chunk softmax of each test track). ECE (expected calibration error) sorts the tracks into 15 "
+        "equal-width bins of confidence (the top probability) and averages each bin's gap between accuracy and "
+        "mean confidence, weighted by its tracks: 0 when a model that says 80% is right 80% of the time; with few "
+        "test tracks it is noisy and biased upwards. NLL is the mean -ln p(true genre), Brier the mean squared "
+        "distance between the probabilities and the one-hot true genre (0 to 2). Lower is better for all three; "
+        "mean ± std [95% CI] over seeds, as in the summary."
+        + (" Variants run with `train.calibrate: temperature` divide their logits by a temperature T fitted on the "
+           "validation split only (never test), by minimising its NLL: their test scores are after scaling, the "
+           "last two columns give the mean T (above 1 softens an over-confident model; a chunk's predicted genre "
+           "never changes, a track's rarely can, as its chunks' probabilities are averaged) and the test ECE "
+           "before scaling. — means the variant fitted no temperature." if scaled else "")),
+        Table(headers, rows)]
+    missing = [str(lab) for lab in ctx.summary.index if lab not in points.index]
+    if missing:
+        blocks.append(Para(f"No calibration metrics (runs logged before them): {', '.join(missing)}."))
+    return blocks + _reliability_blocks(ctx, [str(lab) for lab in points.index])
+
+
+def _reliability_blocks(ctx: Context, labels: list[str]) -> list[Block]:
+    pooled = {}
+    for label in labels:
+        confidence, correct, read = analysis.pooled_confidence(ctx.runs, label, ctx.artifacts)
+        if read:
+            pooled[f"{label} ({read} run{'s' if read > 1 else ''})"] = (confidence, correct)
+    if not pooled:
+        return [Para("No run has a `predictions_test.csv` artifact: no reliability diagram.")]
+    path = figures.reliability(pooled, ctx.figure_path("reliability"))
+    return [Heading("Reliability diagrams (test, track level)", 3), Para(
+        "Per variant, the test tracks of all its runs pooled into the same 15 confidence bins: each bar is the "
+        "accuracy of a bin, the number above it the tracks in it, and the dashed diagonal a perfectly calibrated "
+        "model; bars below it mean over-confidence, above it under-confidence. The ECE in a panel's title is of the "
+        "pooled tracks, so it can differ a little from the table's mean over seeds."),
+        ctx.image(path, "reliability diagram per variant, test tracks pooled over seeds")]

@@ -41,10 +41,11 @@ class Objective:
 
 
 def _searchable(spec: MetricSpec) -> bool:
-    """A once-per-run number a search may optimise: directed, not from the test split, not compile time
-    (logged only when `train.compile` is on, so trials without it would have no value)."""
+    """A once-per-run number a search may optimise: directed, not from the test split, not compile time or the
+    scores before calibration (logged only when `train.compile` or `train.calibrate` is on, so trials without it
+    would have no value)."""
     return (spec.when == "final" and spec.direction is not None and spec.split in ("val", "run")
-            and spec.name != "compile_seconds")
+            and spec.name != "compile_seconds" and not spec.name.endswith("_uncalibrated"))
 
 
 def _short(metric: str) -> str:

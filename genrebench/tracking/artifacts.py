@@ -71,6 +71,16 @@ def write_predictions(split: SplitEval, labels: list[str], prepared: PreparedDat
     return write_csv(path, header, rows)
 
 
+def write_embeddings(split: SplitEval, labels: list[str], prepared: PreparedData, path: Path) -> Path:
+    """`embeddings` (tracks x features, float32), `labels` (true genre names), `predicted` and `tracks` (paths
+    relative to the dataset root), one row per test track, as a NumPy archive readable without pickle."""
+    names = np.asarray(labels)
+    np.savez_compressed(path, embeddings=split.embeddings.astype(np.float32), labels=names[split.track_true],
+                        predicted=names[split.track_pred],
+                        tracks=np.asarray([prepared.tracklist.relpath(prepared.tracks[t]) for t in split.track_ids]))
+    return path
+
+
 def write_splits(prepared: PreparedData, path: Path) -> Path:
     """Which split every usable track went to (paths relative to the dataset root)."""
     rows = [[prepared.tracklist.relpath(t), t.label, s] for t, s in zip(prepared.tracks, prepared.splits, strict=True)]
@@ -94,11 +104,13 @@ def write_tables(result: Result, prepared: PreparedData, out: Path) -> dict[str,
         files[f"confusion_matrix_{name}.csv"] = write_confusion(split.confusion, labels,
                                                                 out / f"confusion_matrix_{name}.csv")
         files[f"predictions_{name}.csv"] = write_predictions(split, labels, prepared, out / f"predictions_{name}.csv")
+    if result.test.embeddings is not None:
+        files["embeddings_test.npz"] = write_embeddings(result.test, labels, prepared, out / "embeddings_test.npz")
     return files
 
 
 def write_figures(result: Result, out: Path) -> dict[str, Path]:
-    """Learning curves and the val/test confusion matrices."""
+    """Learning curves, the val/test confusion matrices, the test reliability diagram and embedding map."""
     title = str(result.config.get("name", "")) if isinstance(result.config, dict) else ""
     files = {"learning_curves.png": plots.learning_curves(result.history, result.best_epoch,
                                                           out / "learning_curves.png", title)}
@@ -106,6 +118,12 @@ def write_figures(result: Result, out: Path) -> dict[str, Path]:
         files[f"confusion_matrix_{name}.png"] = plots.confusion_matrix(
             split.confusion, result.labels, out / f"confusion_matrix_{name}.png",
             f"{name} confusion (track level, row-normalized)")
+    files["reliability_test.png"] = plots.reliability_diagram(
+        result.test.track_probs, result.test.track_true, out / "reliability_test.png", "test reliability (track level)")
+    if result.test.embeddings is not None:
+        files["embeddings_test.png"] = plots.embedding_map(result.test.embeddings, result.test.track_true,
+                                                           result.test.track_pred, result.labels,
+                                                           out / "embeddings_test.png")
     return files
 
 

@@ -28,7 +28,10 @@ def log_model(client: MlflowClient, tracking_uri: str, run_id: str, result: Resu
     experiment_id = client.get_run(run_id).info.experiment_id
     model = client.create_logged_model(experiment_id, name="model", source_run_id=run_id,
                                        params=flatten(result.config),
-                                       tags={"genrebench.bundle_artifact": BUNDLE_ARTIFACT})
+                                       # It returns logits: a calibrated run's are divided by this before the
+                                       # softmax (predict does it from the bundle).
+                                       tags={"genrebench.bundle_artifact": BUNDLE_ARTIFACT,
+                                             "genrebench.temperature": str(result.bundle.get("temperature", 1.0))})
     try:
         # mlflow.pytorch.log_model resolves its store from the global URI: point it at this tracker's store.
         with global_tracking_uri(tracking_uri):

@@ -19,11 +19,12 @@ BUNDLE_FORMAT = "genrebench-model/1"
 
 
 def make_bundle(model: torch.nn.Module, model_name: str, model_kwargs: dict, labels: list[str],
-                audio: dict, features: dict, normalizer: dict, config: dict) -> dict:
-    """Weights (on CPU) and the preprocessing that produced the model's inputs."""
+                audio: dict, features: dict, normalizer: dict, config: dict, temperature: float = 1.0) -> dict:
+    """Weights (on CPU), the preprocessing that produced the model's inputs, and the temperature its logits are
+    divided by before the softmax (1.0 unless `train.calibrate: temperature` fitted one)."""
     return {"format": BUNDLE_FORMAT, "genrebench_version": __version__, "model_name": model_name,
             "model_kwargs": model_kwargs, "labels": list(labels), "audio": audio, "features": features,
-            "normalizer": normalizer, "config": config,
+            "normalizer": normalizer, "config": config, "temperature": float(temperature),
             "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
 
 

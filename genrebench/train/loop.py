@@ -24,8 +24,10 @@ from genrebench.models import create_model
 from genrebench.progress import VERBOSE, Display, display
 from genrebench.train.augment import BatchAugment, build_augmentation
 from genrebench.train.bundle import make_bundle
+from genrebench.train.calibration import fit_temperature, negative_log_likelihood, scaled_chunk_probs
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, set_rng_state, snapshot, stop_requested
 from genrebench.train.cost import model_cost
+from genrebench.train.embeddings import penultimate, track_means
 from genrebench.train.metrics import split_eval
 from genrebench.train.result import Result, SplitEval
 
@@ -141,10 +143,15 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
 
 
 @torch.no_grad()
-def predict_chunks(model: nn.Module, loader: DataLoader, device: torch.device) -> dict:
-    """Softmax of every chunk, with labels, track ids and the mean cross-entropy."""
+def predict_chunks(model: nn.Module, loader: DataLoader, device: torch.device, embed: bool = False) -> dict:
+    """Logits and softmax of every chunk, with labels, track ids and the mean cross-entropy; with `embed`, also
+    each chunk's penultimate features (`embeddings`; `model` must then be the plain module, not a compiled one)."""
+    if embed:
+        with penultimate(model) as captured:
+            out = predict_chunks(model, loader, device)
+        return {**out, "embeddings": torch.cat(captured).numpy()}
     model.eval()
-    probs, labels, tracks = [], [], []
+    logits_out, probs, labels, tracks = [], [], [], []
     loss_sum = torch.zeros((), device=device)
     for x, y, t in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -152,18 +159,35 @@ def predict_chunks(model: nn.Module, loader: DataLoader, device: torch.device) -
             logits = model(x).float()
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
         probs.append(torch.softmax(logits, dim=1).cpu())
+        logits_out.append(logits.cpu())
         labels.append(y.cpu())
         tracks.append(t)
     n = sum(len(y) for y in labels)
-    return {"probs": torch.cat(probs).numpy(), "labels": torch.cat(labels).numpy(),
-            "tracks": torch.cat(tracks).numpy(), "loss": loss_sum.item() / max(n, 1)}
+    return {"logits": torch.cat(logits_out).numpy(), "probs": torch.cat(probs).numpy(),
+            "labels": torch.cat(labels).numpy(), "tracks": torch.cat(tracks).numpy(),
+            "loss": loss_sum.item() / max(n, 1)}
+
+
+def _track_labels(prepared: PreparedData) -> np.ndarray:
+    return np.asarray([prepared.label_index(t) for t in prepared.tracks])
+
+
+def split_at(out: dict, prepared: PreparedData, temperature: float | None = None) -> SplitEval:
+    """Chunk- and track-level metrics of `predict_chunks` output, at a temperature when one is given (the chunk
+    loss too, recomputed from the scaled softmax); None scores the model's own softmax, bit for bit as before."""
+    probs, loss = out["probs"], out["loss"]
+    if temperature is not None:
+        probs = scaled_chunk_probs(out["logits"], temperature)
+        loss = negative_log_likelihood(probs, out["labels"])
+    ev = split_eval(probs, out["labels"], out["tracks"], _track_labels(prepared), prepared.labels, loss)
+    if "embeddings" in out:
+        ev.embeddings = track_means(out["embeddings"], out["tracks"])
+    return ev
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, prepared: PreparedData) -> SplitEval:
     """Chunk- and track-level metrics of one split."""
-    out = predict_chunks(model, loader, device)
-    track_labels = np.asarray([prepared.label_index(t) for t in prepared.tracks])
-    return split_eval(out["probs"], out["labels"], out["tracks"], track_labels, prepared.labels, out["loss"])
+    return split_at(predict_chunks(model, loader, device), prepared)
 
 
 def _scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer):
@@ -307,25 +331,52 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
     return _finish(cfg, prepared, loop, device, time.perf_counter() - start, evaluate_test)
 
 
+def _calibrated(cfg: ExperimentConfig, val_out: dict, prepared: PreparedData) -> tuple[float | None, dict]:
+    """With `train.calibrate: temperature`: the T fitted on validation's chunks (never test's) and validation's
+    scores before scaling; (None, {}) otherwise."""
+    if cfg.train.calibrate != "temperature":
+        return None, {}
+    temperature = fit_temperature(val_out["logits"], val_out["tracks"], _track_labels(prepared))
+    raw = split_at(val_out, prepared).metrics
+    return temperature, {"temperature": temperature, "val_ece_uncalibrated": raw["ece"],
+                         "val_nll_uncalibrated": raw["nll"]}
+
+
+def _test_scores(model, loaders: dict, device, prepared: PreparedData, temperature: float | None) -> tuple:
+    """Test's SplitEval (at the temperature, if any, with each track's penultimate features) and its final
+    metrics, with ECE before scaling. `model` is the plain module: a compiled one would not run the hook."""
+    out = predict_chunks(model, loaders["test"], device, embed=True)
+    test = split_at(out, prepared, temperature)
+    names = registry.metric_names("final", "test", lambda s: not s.name.endswith("_uncalibrated"))
+    final = _named("test", test, names)
+    if temperature is not None:
+        final["test_ece_uncalibrated"] = split_at(out, prepared).metrics["ece"]
+    return test, final
+
+
 def _finish(cfg, prepared, loop: dict, device, seconds: float, evaluate_test: bool) -> Result:
     """Score val (and test, unless searching) with the restored best checkpoint and package everything."""
     net, model, loaders, ds, history, best_epoch = (loop[k] for k in ("net", "model", "loaders", "ds", "history",
                                                                       "best_epoch"))
-    val = evaluate(net, loaders["val"], device, prepared)
-    best_names = registry.metric_names("final", "val")
-    final = {**_named("val", val, best_names, "best_"), "best_epoch": float(best_epoch),
-             "epochs_run": float(len(history)), "train_seconds": seconds,
-             "model_parameters": float(sum(p.numel() for p in model.parameters()))}
+    val_out = predict_chunks(net, loaders["val"], device)
+    temperature, calibration = _calibrated(cfg, val_out, prepared)
+    val = split_at(val_out, prepared, temperature)
+    best_names = registry.metric_names("final", "val", lambda s: s.name.startswith("val_best_"))
+    final = {**_named("val", val, best_names, "best_"), "val_ece": val.metrics["ece"], "val_nll": val.metrics["nll"],
+             **calibration, "best_epoch": float(best_epoch), "epochs_run": float(len(history)),
+             "train_seconds": seconds, "model_parameters": float(sum(p.numel() for p in model.parameters()))}
     if cfg.train.compile and len(history) > 1:
         later = float(np.median([h["epoch_seconds"] for h in history[1:]]))
         final["compile_seconds"] = max(0.0, history[0]["epoch_seconds"] - later)
     final.update(model_cost(model, cfg, device))
-    test = evaluate(net, loaders["test"], device, prepared) if evaluate_test else None
-    if test is not None:
-        final.update(_named("test", test, registry.metric_names("final", "test")))
+    test = None
+    if evaluate_test:
+        test, test_final = _test_scores(model, loaders, device, prepared, temperature)
+        final.update(test_final)
     config = cfg.model_dump(mode="json")
     bundle = make_bundle(model, cfg.model.name, cfg.model_kwargs(len(prepared.labels)),
                          prepared.labels, cfg.data.audio.model_dump(mode="json"),
-                         cfg.features.model_dump(mode="json"), ds["normalizer"].state(), config)
+                         cfg.features.model_dump(mode="json"), ds["normalizer"].state(), config,
+                         temperature=temperature or 1.0)
     return Result(config=config, labels=list(prepared.labels), history=history, best_epoch=best_epoch, val=val,
                   test=test, final=final, model=model.cpu(), bundle=bundle, device=str(device), wall_seconds=seconds)

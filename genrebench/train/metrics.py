@@ -2,7 +2,8 @@
 
 The score functions live here (numpy, scikit-learn); what each logged name means, which way is better and
 how it is shown lives in the registry `genrebench.metrics`. A split's values are keyed `<level>_<score>`
-(`track_acc`, `chunk_macro_f1`), so `<split>_<key>` is the registry name.
+(`track_acc`, `chunk_macro_f1`), so `<split>_<key>` is the registry name; the track-level calibration scores
+(`train.calibration`) are keyed `ece`, `nll` and `brier` (`test_ece`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from genrebench.train.calibration import calibration_scores
 from genrebench.train.result import SplitEval
 
 
@@ -57,7 +59,8 @@ def split_eval(chunk_probs: np.ndarray, chunk_labels: np.ndarray, chunk_tracks: 
     ids, t_true, t_probs = track_probabilities(chunk_probs, chunk_tracks, track_labels)
     t_pred = t_probs.argmax(axis=1)
     metrics = {"loss": loss, **{f"chunk_{k}": fn(chunk_labels, chunk_pred, n) for k, fn in SCORES.items()},
-               **{f"track_{k}": fn(t_true, t_pred, n) for k, fn in SCORES.items()}}
+               **{f"track_{k}": fn(t_true, t_pred, n) for k, fn in SCORES.items()},
+               **calibration_scores(t_probs, t_true)}
     return SplitEval(metrics=metrics, track_ids=ids, track_true=t_true, track_probs=t_probs,
                      confusion=confusion_matrix(t_true, t_pred, labels=list(range(n))),
                      per_class=per_class_table(t_true, t_pred, labels),

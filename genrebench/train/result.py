@@ -23,6 +23,8 @@ class SplitEval:
     confusion: np.ndarray                # (n_classes, n_classes) track-level counts, rows = true
     per_class: list[dict]                # {"label", "precision", "recall", "f1", "support"} (track level)
     chunk_confusion: np.ndarray | None = None
+    # (n_tracks, n_features) mean penultimate features per track (`train.embeddings`); the test split only.
+    embeddings: np.ndarray | None = None
 
     @property
     def track_pred(self) -> np.ndarray:
