@@ -208,6 +208,7 @@ def test_every_figure_exists_and_html_parses(report):
     for src in [line.split("](", 1)[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]:
         assert (report["index_md"].parent / src).is_file(), src
     for section in ("Summary of variants", "Cost and accuracy", "Ablation: features.normalization",
+                    "Embedding maps", "Most confident mistakes", "Per-genre recall across variants",
                     "Significance against the baseline",
                     "Learning curves", "Per-genre recall", "Most confused genre pairs", "Data and environment"):
         assert section in md, section

@@ -23,6 +23,8 @@ def report_cmd(
                                                  "reports/<name>).")] = None,
     baseline: Annotated[str | None, typer.Option(metavar="VARIANT", help="Variant the others are tested against.")]
     = None,
+    embedding_map: Annotated[str, typer.Option(metavar="pca|tsne|umap", help="How the embedding maps go to 2-D "
+                                               "(umap needs umap-learn).")] = "pca",
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Write reports/<name>/index.md and index.html from the tracked runs (MLflow only)."""
@@ -32,7 +34,8 @@ def report_cmd(
     if not (experiments or study or runs):
         raise UserError("report: name at least one experiment, --study NAME or --runs RUN_ID")
     folder = out_dir or REPORTS_DIR / report_name(experiments, study, runs)
-    res = build_report(experiments, study, runs or None, folder, tracking_uri, baseline=baseline)
+    res = build_report(experiments, study, runs or None, folder, tracking_uri, baseline=baseline,
+                       embedding_map=embedding_map)
     for text in res["warnings"]:
         warn(text)
     out.print(f"report of {res['runs']} run(s): {res['index_html']}  (open it in a browser; markdown: "

@@ -11,7 +11,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from genrebench.errors import UserError
-from genrebench.report import analysis, collect, datasets, sections
+from genrebench.report import analysis, collect, datasets, mistakes, sections
 from genrebench.report.datasets import DatasetGroup
 from genrebench.report.environment import environment_section, run_table
 from genrebench.report.render import Block, Bullets, Heading, Para, Warn, to_html, to_markdown
@@ -86,6 +86,7 @@ def _variant_blocks(ctx: sections.Context, excluded: pd.DataFrame,
     sig = analysis.significance(ctx.runs, ctx.baseline, ctx.artifacts)
     leak = analysis.leak_inflation(ctx.runs, ctx.baseline, ctx.artifacts)
     blocks = [*sections.summary_section(ctx), *sections.cost_section(ctx), *sections.calibration_section(ctx),
+              *mistakes.embedding_section(ctx), *mistakes.error_section(ctx),
               *sections.ablation_section(ctx),
               *sections.significance_section(ctx, sig),
               *sections.leak_section(ctx, leak),
@@ -148,7 +149,7 @@ def _report_runs(ctx: sections.Context, excluded: pd.DataFrame,
 
 
 def build_report(experiments: list[str], study: str | None, run_ids: list[str] | None, out_dir: Path,
-                 tracking_uri: str | None, baseline: str | None = None) -> dict:
+                 tracking_uri: str | None, baseline: str | None = None, embedding_map: str = "pca") -> dict:
     """Build `out_dir/index.md` and a self-contained `out_dir/index.html` (figures in `out_dir/figures/`).
 
     Args:
@@ -159,6 +160,8 @@ def build_report(experiments: list[str], study: str | None, run_ids: list[str] |
         tracking_uri: The MLflow store; None means `MLFLOW_TRACKING_URI` or `sqlite:///mlruns/mlflow.db`.
         baseline: The variant the others are compared with; default: a variant named or ending in
             `baseline`, else the variant run first (a sweep's first value).
+        embedding_map: How the embedding maps go to 2-D: `pca`, `tsne` (scikit-learn) or `umap` (needs
+            umap-learn).
 
     Returns:
         {"index_md", "index_html", "summary_csv", "significance_csv" (paths), "runs", "excluded", "variants",
@@ -168,8 +171,10 @@ def build_report(experiments: list[str], study: str | None, run_ids: list[str] |
         "baseline" is the first dataset's and "datasets" counts the groups.
 
     Raises:
-        UserError: nothing to report, an unknown experiment, run id, study or baseline, or no runs found.
+        UserError: nothing to report, an unknown experiment, run id, study, baseline or projection, umap without
+            umap-learn, or no runs found.
     """
+    embedding_map = mistakes.check_projection(embedding_map)  # before the store is read: a typo costs nothing
     experiments, run_ids = list(experiments or []), list(run_ids or [])
     if not experiments and not run_ids and not study:
         raise UserError("nothing to report: name an experiment, --runs RUN_ID or --study NAME")
@@ -184,7 +189,7 @@ def build_report(experiments: list[str], study: str | None, run_ids: list[str] |
     out = Path(out_dir)
     title = f"genrebench report: {report_name(experiments, study, run_ids)}"
     with collect.artifact_cache(client) as artifacts:
-        ctx = sections.Context(runs, "", pd.DataFrame(), artifacts, out, uri)
+        ctx = sections.Context(runs, "", pd.DataFrame(), artifacts, out, uri, embedding_map=embedding_map)
         blocks, sig, groups = _report_runs(ctx, excluded, baseline)
         if found_study is not None:
             parent, children, study_warnings = found_study

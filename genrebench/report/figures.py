@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from genrebench.metrics import get_metric  # noqa: E402
@@ -150,4 +151,38 @@ def reliability(pooled: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) ->
             ax.set_ylabel("accuracy")
     for ax in axes.flat[len(pooled):]:
         ax.set_visible(False)
+    return _save(fig, path)
+
+
+def _embedding_panel(ax, xy: np.ndarray, true: np.ndarray, predicted: np.ndarray, colour: dict[str, tuple]) -> None:
+    """One run's tracks in 2-D, coloured by true genre; a misclassified track ringed in black with a cross."""
+    for genre, c in colour.items():
+        mine = true == genre
+        if mine.any():
+            ax.scatter(xy[mine, 0], xy[mine, 1], s=22, color=c)
+    wrong = true != predicted
+    ax.scatter(xy[wrong, 0], xy[wrong, 1], s=70, facecolors="none", edgecolors="black", linewidths=1)
+    ax.scatter(xy[wrong, 0], xy[wrong, 1], s=14, marker="x", color="black")
+
+
+def embedding_maps(panels: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], axis: str, path: Path) -> Path:
+    """Embedding maps as small multiples, one panel per variant: {title: (xy, true genres, predicted genres)} of its
+    test tracks; `axis` names the projection's axes ("PC", "t-SNE", ...). A genre has one colour in every panel."""
+    genres = sorted({str(g) for _, true, _ in panels.values() for g in true})
+    cmap = plt.get_cmap("tab10" if len(genres) <= 10 else "tab20")
+    colour = {g: cmap(i % cmap.N) for i, g in enumerate(genres)}
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols + 1.6, 3.8 * nrows), squeeze=False)
+    for ax, (title, (xy, true, predicted)) in zip(axes.flat, panels.items(), strict=False):
+        _embedding_panel(ax, xy, true, predicted, colour)
+        ax.set_title(f"{title}, {int((true != predicted).sum())}/{len(true)} wrong", fontsize=9)
+        ax.set(xlabel=f"{axis} 1", ylabel=f"{axis} 2", xticks=[], yticks=[])
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    # One legend for all panels, right of the first row: a panel may lack a genre its test split never drew.
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=g) for g, c in colour.items()]
+    handles.append(Line2D([], [], marker="o", markersize=9, linestyle="", markerfacecolor="none",
+                          markeredgecolor="black", label="misclassified"))
+    axes[0, ncols - 1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _save(fig, path)

@@ -22,7 +22,8 @@ class Context:
     """What every section reads: the kept runs, the baseline, the summary, artifacts and where figures go.
 
     A report on several datasets gives each dataset group a copy (`dataclasses.replace`) with its own runs and a
-    `figure_prefix`; the copies share the `warnings` and `figures` lists.
+    `figure_prefix`; the copies share the `warnings` and `figures` lists. `embedding_map` is the 2-D projection
+    of the embedding maps (`report.mistakes.PROJECTIONS`).
     """
 
     runs: pd.DataFrame
@@ -34,6 +35,7 @@ class Context:
     warnings: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     figure_prefix: str = ""
+    embedding_map: str = "pca"
 
     def figure_path(self, name: str) -> Path:
         folder = self.out_dir / "figures"
