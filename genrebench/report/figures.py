@@ -122,6 +122,16 @@ def cost_accuracy(points: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _small_multiples(n: int, width: float, height: float, extra_width: float = 0.0) -> tuple:
+    """(figure, axes grid, columns) for `n` panels, at most 3 a row; the unused cells of the last row hidden."""
+    ncols = min(3, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + extra_width, height * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes, ncols
+
+
 def _reliability_panel(ax, confidence: np.ndarray, correct: np.ndarray, title: str) -> None:
     """One variant's bars of accuracy per confidence bin against the diagonal, each bar topped by its count."""
     bins = reliability_bins(confidence, correct)
@@ -140,46 +150,25 @@ def _reliability_panel(ax, confidence: np.ndarray, correct: np.ndarray, title: s
 def reliability(pooled: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
     """Reliability diagrams as small multiples, one panel per variant: {variant: (confidence, correct)} of its test
     tracks pooled over seeds, in the 15 equal-width bins of the ECE."""
-    ncols = min(3, len(pooled))
-    nrows = -(-len(pooled) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.4 * nrows), squeeze=False)
+    fig, axes, ncols = _small_multiples(len(pooled), 3.6, 3.4)
     for i, (ax, (label, (confidence, correct))) in enumerate(zip(axes.flat, pooled.items(), strict=False)):
         _reliability_panel(ax, confidence, correct, label)
         if i + ncols >= len(pooled):  # the lowest panel of its column, the last row may be short
             ax.set_xlabel("confidence (top probability)")
         if i % ncols == 0:
             ax.set_ylabel("accuracy")
-    for ax in axes.flat[len(pooled):]:
-        ax.set_visible(False)
     return _save(fig, path)
-
-
-def _embedding_panel(ax, xy: np.ndarray, true: np.ndarray, predicted: np.ndarray, colour: dict[str, tuple]) -> None:
-    """One run's tracks in 2-D, coloured by true genre; a misclassified track ringed in black with a cross."""
-    for genre, c in colour.items():
-        mine = true == genre
-        if mine.any():
-            ax.scatter(xy[mine, 0], xy[mine, 1], s=22, color=c)
-    wrong = true != predicted
-    ax.scatter(xy[wrong, 0], xy[wrong, 1], s=70, facecolors="none", edgecolors="black", linewidths=1)
-    ax.scatter(xy[wrong, 0], xy[wrong, 1], s=14, marker="x", color="black")
 
 
 def embedding_maps(panels: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], axis: str, path: Path) -> Path:
     """Embedding maps as small multiples, one panel per variant: {title: (xy, true genres, predicted genres)} of its
     test tracks; `axis` names the projection's axes ("PC", "t-SNE", ...). A genre has one colour in every panel."""
-    genres = sorted({str(g) for _, true, _ in panels.values() for g in true})
-    cmap = plt.get_cmap("tab10" if len(genres) <= 10 else "tab20")
-    colour = {g: cmap(i % cmap.N) for i, g in enumerate(genres)}
-    ncols = min(3, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols + 1.6, 3.8 * nrows), squeeze=False)
+    colour = plots.genre_colours(sorted({str(g) for _, true, _ in panels.values() for g in true}))
+    fig, axes, ncols = _small_multiples(len(panels), 4.2, 3.8, extra_width=1.6)
     for ax, (title, (xy, true, predicted)) in zip(axes.flat, panels.items(), strict=False):
-        _embedding_panel(ax, xy, true, predicted, colour)
+        plots.draw_embedding(ax, xy, true, predicted, colour)
         ax.set_title(f"{title}, {int((true != predicted).sum())}/{len(true)} wrong", fontsize=9)
         ax.set(xlabel=f"{axis} 1", ylabel=f"{axis} 2", xticks=[], yticks=[])
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
     # One legend for all panels, right of the first row: a panel may lack a genre its test split never drew.
     handles = [Line2D([], [], marker="o", linestyle="", color=c, label=g) for g, c in colour.items()]
     handles.append(Line2D([], [], marker="o", markersize=9, linestyle="", markerfacecolor="none",

@@ -215,4 +215,3 @@ def verdict(p_value: float, diff: float, alpha: float = ALPHA) -> str:
     if math.isnan(p_value) or p_value >= alpha:
         return f"no significant difference at {level}"
     return f"significantly {'better' if diff > 0 else 'worse'} than the baseline at {level}"
-

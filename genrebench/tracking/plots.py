@@ -120,20 +120,32 @@ def project_2d(embeddings: np.ndarray) -> np.ndarray:
     return out
 
 
+def genre_colours(genres: list[str]) -> dict[str, tuple]:
+    """One colour per genre, in the order given, so a genre looks the same in every panel and figure."""
+    cmap = plt.get_cmap("tab10" if len(genres) <= 10 else "tab20")
+    return {g: cmap(i % cmap.N) for i, g in enumerate(genres)}
+
+
+def draw_embedding(ax, xy: np.ndarray, true: np.ndarray, predicted: np.ndarray, colour: dict[str, tuple]) -> None:
+    """Tracks in 2-D coloured by true genre (labelled for a legend); a misclassified track ringed in black with a
+    cross. `true` and `predicted` hold genre names, the keys of `colour`."""
+    for genre, c in colour.items():
+        mine = true == genre
+        if mine.any():
+            ax.scatter(xy[mine, 0], xy[mine, 1], s=22, color=c, label=genre)
+    wrong = true != predicted
+    ax.scatter(xy[wrong, 0], xy[wrong, 1], s=70, facecolors="none", edgecolors="black", linewidths=1,
+               label=f"misclassified ({int(wrong.sum())})")
+    ax.scatter(xy[wrong, 0], xy[wrong, 1], s=14, marker="x", color="black")
+
+
 def embedding_map(embeddings: np.ndarray, true: np.ndarray, pred: np.ndarray, labels: list[str],
                   path: Path | str, title: str = "") -> Path:
     """The tracks in 2-D (PCA of their mean penultimate features), coloured by true genre, misclassified tracks
     ringed in black with a cross; returns `path`."""
-    xy = project_2d(embeddings)
-    colours = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    names = np.asarray(labels)
     with _saved(path, figsize=(6.5, 5)) as (_, ax):
-        for i, label in enumerate(labels):
-            mine = true == i
-            ax.scatter(xy[mine, 0], xy[mine, 1], s=22, color=colours(i % colours.N), label=label)
-        wrong = true != pred
-        ax.scatter(xy[wrong, 0], xy[wrong, 1], s=70, facecolors="none", edgecolors="black", linewidths=1,
-                   label=f"misclassified ({int(wrong.sum())})")
-        ax.scatter(xy[wrong, 0], xy[wrong, 1], s=14, marker="x", color="black")
+        draw_embedding(ax, project_2d(embeddings), names[true], names[pred], genre_colours(list(labels)))
         ax.set(xlabel="PC 1", ylabel="PC 2")
         ax.set_title(title or "test tracks, penultimate features (PCA)")
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))

@@ -24,11 +24,16 @@ from genrebench.models import create_model
 from genrebench.progress import VERBOSE, Display, display
 from genrebench.train.augment import BatchAugment, build_augmentation
 from genrebench.train.bundle import make_bundle
-from genrebench.train.calibration import fit_temperature, negative_log_likelihood, scaled_chunk_probs
+from genrebench.train.calibration import (
+    calibration_scores,
+    fit_temperature,
+    negative_log_likelihood,
+    scaled_chunk_probs,
+)
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, set_rng_state, snapshot, stop_requested
 from genrebench.train.cost import model_cost
 from genrebench.train.embeddings import penultimate, track_means
-from genrebench.train.metrics import split_eval
+from genrebench.train.metrics import split_eval, track_probabilities
 from genrebench.train.result import Result, SplitEval
 
 Callback = Callable[[int, Mapping[str, float]], None]
@@ -331,13 +336,19 @@ def fit(cfg: ExperimentConfig, prepared: PreparedData, tracker=None, callbacks: 
     return _finish(cfg, prepared, loop, device, time.perf_counter() - start, evaluate_test)
 
 
+def _uncalibrated(out: dict, prepared: PreparedData) -> dict[str, float]:
+    """ECE, NLL and Brier of the model's own track probabilities, before any temperature."""
+    _, true, probs = track_probabilities(out["probs"], out["tracks"], _track_labels(prepared))
+    return calibration_scores(probs, true)
+
+
 def _calibrated(cfg: ExperimentConfig, val_out: dict, prepared: PreparedData) -> tuple[float | None, dict]:
     """With `train.calibrate: temperature`: the T fitted on validation's chunks (never test's) and validation's
     scores before scaling; (None, {}) otherwise."""
     if cfg.train.calibrate != "temperature":
         return None, {}
     temperature = fit_temperature(val_out["logits"], val_out["tracks"], _track_labels(prepared))
-    raw = split_at(val_out, prepared).metrics
+    raw = _uncalibrated(val_out, prepared)
     return temperature, {"temperature": temperature, "val_ece_uncalibrated": raw["ece"],
                          "val_nll_uncalibrated": raw["nll"]}
 
@@ -350,7 +361,7 @@ def _test_scores(model, loaders: dict, device, prepared: PreparedData, temperatu
     names = registry.metric_names("final", "test", lambda s: not s.name.endswith("_uncalibrated"))
     final = _named("test", test, names)
     if temperature is not None:
-        final["test_ece_uncalibrated"] = split_at(out, prepared).metrics["ece"]
+        final["test_ece_uncalibrated"] = _uncalibrated(out, prepared)["ece"]
     return test, final
 
 
