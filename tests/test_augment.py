@@ -205,7 +205,7 @@ def test_validation_and_test_are_never_augmented(tones, monkeypatch):
         for a, b in zip(on["loaders"][split], off["loaders"][split], strict=True):
             assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     seen: dict[str, set[type]] = {"train": set(), "val": set(), "test": set()}
-    real_get = ChunkDataset.__getitem__
+    real_get = ChunkDataset._raw
 
     def spy(self, item):
         seen[self.split].add(type(item))
@@ -213,7 +213,7 @@ def test_validation_and_test_are_never_augmented(tones, monkeypatch):
 
     calls = []
     real_call = augment.BatchAugment.__call__
-    monkeypatch.setattr(ChunkDataset, "__getitem__", spy)
+    monkeypatch.setattr(ChunkDataset, "_raw", spy)
     monkeypatch.setattr(augment.BatchAugment, "__call__", lambda self, x, y: calls.append(1) or real_call(self, x, y))
     fit(cfg, prepared, progress=False)
     assert seen == {"train": {ChunkItem}, "val": {int}, "test": {int}}
@@ -278,3 +278,21 @@ def test_worker_processes_load_the_same_augmented_batches(tones):
     prepared = _prep(cfg)
     workers = cfg.model_copy(update={"train": cfg.train.model_copy(update={"num_workers": 1})})
     _same_result(fit(workers, prepared, progress=False), fit(cfg, prepared, progress=False))
+
+
+@pytest.mark.parametrize("normalization", ["per_chunk", "per_band", "global", "none"])
+def test_a_batch_read_at_once_equals_its_items_stacked(tones, normalization):
+    """`__getitems__` (the loaders' path) gives exactly what collating `__getitem__`'s items gives, for fixed
+    chunks and for drawn crops with gains; through `Subset` (the bench's) too."""
+    cfg = tiny(tones, f"features.normalization={normalization}")
+    train: ChunkDataset = loop.setup_loop(cfg, _prep(cfg), CPU)["ds"]["train"]
+    starts = train.last_starts()[[0, 3, 5]] // 2
+    crops = [ChunkItem(i, int(s), g) for i, s, g in zip((0, 3, 5), starts, (0.0, 6.0, -3.0), strict=True)]
+    for items in ([4, 0, 2, 2], crops):
+        batch = train.__getitems__(items)
+        stacked = torch.utils.data.default_collate([train[i] for i in items])
+        assert batch.x.shape == (len(items), 1, cfg.features.n_mels, train.frames)
+        for got, want in zip(batch, stacked, strict=True):
+            assert got.dtype == want.dtype and torch.equal(got, want)
+    sub = torch.utils.data.Subset(train, [5, 1])
+    assert torch.equal(sub.__getitems__([0, 1]).x, torch.stack([train[5][0], train[1][0]]))

@@ -7,7 +7,7 @@ from conftest import make_folder
 from torch.utils.data import DataLoader
 
 from genrebench.data import prepare_data
-from genrebench.data.dataset import build_datasets
+from genrebench.data.dataset import build_datasets, collate
 from genrebench.loader import load_experiment
 from genrebench.models import create_model, list_models, quick_overrides
 from genrebench.tracking.artifacts import write_artifacts
@@ -56,7 +56,7 @@ def test_a_run_writes_its_test_embeddings_and_their_map(tmp_path):
     # The last layer is affine, so applied to a track's mean features it gives the mean of that track's chunk
     # logits: recomputed here from the test chunks, row by row, the order and the averaging are checked.
     test = build_datasets(prepared, cfg.features.normalization)["test"]
-    out = loop.predict_chunks(res.model, DataLoader(test, batch_size=64), torch.device("cpu"))
+    out = loop.predict_chunks(res.model, DataLoader(test, batch_size=64, collate_fn=collate), torch.device("cpu"))
     ids = np.unique(out["tracks"])
     mean_logits = np.stack([out["logits"][out["tracks"] == t].mean(axis=0) for t in ids])
     with torch.no_grad():

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from genrebench.data.features import DB_FLOOR, Normalizer, create_normalizer, slice_chunk
 from genrebench.data.prepare import PreparedData
@@ -24,6 +24,14 @@ class ChunkItem(NamedTuple):
     index: int
     start: int
     gain_db: float = 0.0
+
+
+class ChunkBatch(NamedTuple):
+    """A batch as `ChunkDataset.__getitems__` builds it: what `default_collate` would make of its items."""
+
+    x: torch.Tensor  # (batch, 1, n_mels, frames) float32
+    labels: torch.Tensor  # (batch,) int64
+    tracks: torch.Tensor  # (batch,) int64
 
 
 class ChunkDataset(Dataset):
@@ -63,19 +71,36 @@ class ChunkDataset(Dataset):
 
     def __getitem__(self, item: int | ChunkItem) -> tuple[torch.Tensor, int, int]:
         """Chunk `item` as fixed, or a `ChunkItem`: its chunk's track at the drawn start, with the drawn gain."""
-        if isinstance(item, ChunkItem):
-            return self._augmented(item)
-        track = int(self.index[item][0])
-        x = self.normalizer(self.raw_chunk(item))
+        x, track = self._normalized(item)
         return torch.from_numpy(x).unsqueeze(0), int(self.track_labels[track]), track
 
-    def _augmented(self, item: ChunkItem) -> tuple[torch.Tensor, int, int]:
+    def __getitems__(self, items: list[int | ChunkItem]) -> ChunkBatch:
+        """A whole batch at once (the DataLoader calls this instead of `__getitem__` per item, and `collate` passes
+        it on): the same values as stacking `__getitem__`'s items, bit for bit, normalized as one array. For the
+        small models a training step is shorter than preparing its batch, so this is what their loop waits for."""
+        raw, tracks = zip(*(self._raw(item) for item in items), strict=True)
+        x = self.normalizer.batch(np.stack(raw))
+        tracks = np.asarray(tracks, dtype=np.int64)
+        return ChunkBatch(torch.from_numpy(x).unsqueeze(1), torch.from_numpy(self.track_labels[tracks]),
+                          torch.from_numpy(tracks))
+
+    def _raw(self, item: int | ChunkItem) -> tuple[np.ndarray, int]:
+        """The chunk in dB before normalization (at a `ChunkItem`'s start, with its gain) and its track index."""
+        if isinstance(item, ChunkItem):
+            return self._augmented(item)
+        return self.raw_chunk(item), int(self.index[item][0])
+
+    def _normalized(self, item: int | ChunkItem) -> tuple[np.ndarray, int]:
+        """The normalized chunk (n_mels, frames) and its track index."""
+        raw, track = self._raw(item)
+        return self.normalizer(raw), track
+
+    def _augmented(self, item: ChunkItem) -> tuple[np.ndarray, int]:
         track = int(self.index[item.index][0])
         raw = slice_chunk(self._mel(track), item.start, self.frames)
         if item.gain_db:
             raw = with_gain(raw, item.gain_db)
-        x = self.normalizer(raw)
-        return torch.from_numpy(x).unsqueeze(0), int(self.track_labels[track]), track
+        return raw, track
 
     def __getstate__(self) -> dict:
         # Memmaps are reopened in each DataLoader worker rather than pickled across processes.
@@ -89,6 +114,12 @@ def with_gain(chunk: np.ndarray, gain_db: float) -> np.ndarray:
     is clipped at the floor as `mel_db` clips."""
     louder = np.maximum(chunk + np.float32(gain_db), np.float32(DB_FLOOR))
     return np.where(chunk > DB_FLOOR, louder, chunk)
+
+
+def collate(batch: ChunkBatch | list) -> ChunkBatch | list:
+    """The loaders' collate function: a `ChunkBatch` is already collated; anything else (a dataset without
+    `__getitems__`) goes through torch's default."""
+    return batch if isinstance(batch, ChunkBatch) else default_collate(batch)
 
 
 def iter_raw_chunks(dataset: ChunkDataset) -> Iterator[np.ndarray]:

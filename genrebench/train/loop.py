@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from genrebench import metrics as registry
 from genrebench.config import ExperimentConfig
-from genrebench.data.dataset import build_datasets
+from genrebench.data.dataset import build_datasets, collate
 from genrebench.data.prepare import PreparedData
 from genrebench.models import create_model
 from genrebench.progress import VERBOSE, Display, display
@@ -94,7 +94,7 @@ def make_loader(ds, batch_size: int, shuffle: bool, gen: torch.Generator, worker
     # shuffle gives that chunk its turn in other epochs. Any other remainder is kept, so most runs are unchanged.
     drop_last = shuffle and len(ds) % batch_size == 1 and len(ds) > 1
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      generator=gen, num_workers=workers, pin_memory=device.type == "cuda",
+                      generator=gen, num_workers=workers, pin_memory=device.type == "cuda", collate_fn=collate,
                       persistent_workers=workers > 0, drop_last=drop_last)
 
 
