@@ -164,6 +164,17 @@ class AugmentConfig(Section):
     gain_db: float = Field(0.0, ge=0, le=60)
 
 
+class EvaluateConfig(Section):
+    """Robustness evaluation at the end of a run (`genrebench evaluate` does the same for a finished run): its
+    test tracks re-scored under audio degradations. Names are checked against the perturbation registry when
+    the experiment loads."""
+
+    # A named suite of perturbations (`default`), or None for none.
+    suite: str | None = None
+    # Further perturbation SPECs (`noise:snr=10`), after the suite's.
+    perturb: list[str] = []
+
+
 class TrainConfig(Section):
     """The seed's optimisation recipe by default (Adam 1e-3, batch 32, 50 epochs), plus honest extras."""
 
@@ -218,6 +229,7 @@ class ExperimentConfig(Section):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     augment: AugmentConfig = AugmentConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
     @model_validator(mode="after")
     def _augment_means_something(self) -> ExperimentConfig:
@@ -228,6 +240,9 @@ class ExperimentConfig(Section):
         if self.augment.random_crop and self.data.split.unit == "chunk":
             raise ValueError("augment.random_crop cannot follow data.split.unit chunk: a crop anywhere in a track "
                              "would reach windows that split put in validation or test")
+        if (self.evaluate.suite or self.evaluate.perturb) and self.data.split.unit == "chunk":
+            raise ValueError("evaluate cannot follow data.split.unit chunk: a degraded track is cut into chunks "
+                             "anew, and those of a chunk split's test tracks were also trained on")
         return self
 
     def model_kwargs(self, num_classes: int) -> dict[str, Any]:

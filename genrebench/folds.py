@@ -22,7 +22,6 @@ from genrebench.report.stats import corrected_mean_ci
 from genrebench.runner import (
     check_before_work,
     check_resumable,
-    config_with_options,
     continue_run,
     data_for,
     seeded,
@@ -208,7 +207,7 @@ def _resume_set(parent, tracker, opts: RunOptions | None, progress: bool) -> tup
     if parent.info.status in ("RUNNING", "FINISHED"):
         what = "still running" if parent.info.status == "RUNNING" else "already finished: every fold has run"
         raise UserError(f"fold set {parent_id} ({tags.get('genrebench.variant', '?')}) is {what}")
-    cfg = config_with_options(tracker.load_yaml(parent_id, CONFIG_ARTIFACT), opts, f"config of fold set {parent_id}")
+    cfg = (opts or RunOptions()).apply(tracker.load_yaml(parent_id, CONFIG_ARTIFACT), f"config of fold set {parent_id}")
     check_before_work([cfg])
     swept = {k.removeprefix("genrebench.swept."): val for k, val in tags.items() if k.startswith("genrebench.swept.")}
     v = Variant(tags.get("genrebench.experiment", cfg.name), tags.get("genrebench.variant", cfg.name), cfg, swept,

@@ -30,7 +30,7 @@ SUFFIXES = (".yaml", ".yml")
 
 # The command-line flags that set one config key each (`options` of `load_experiment`): what an error blames.
 OPTION_FLAGS = {"data.source": "--data", "train.device": "--device", "data.cache_dir": "--cache-dir",
-                "data.strict": "--strict", "data.workers": "--workers"}
+                "data.strict": "--strict", "data.workers": "--workers", "evaluate.suite": "--evaluate"}
 
 # What `--quick` changes, applied before sweeps and --set so both still win. Chunk length and
 # normalization are left alone so the ablations stay meaningful in quick checks. The model is shrunk by
@@ -227,6 +227,19 @@ def check_registered(cfg: ExperimentConfig, where: Callable[[str], str]) -> None
             raise UserError(f"{where(key)}: unknown {what} {value!r}{did_you_mean(value, known)} ({listing})")
     check_split_method(cfg.data.split.method, where("data.split.method"))
     check_model_arguments(cfg, where)
+    check_perturbations(cfg, where)
+
+
+def check_perturbations(cfg: ExperimentConfig, where: Callable[[str], str]) -> None:
+    """The robustness suite and SPECs of `evaluate:` must parse, so a typo fails before any training."""
+    from genrebench.data.perturb import parse_specs
+
+    for key, specs, suite in (("evaluate.suite", (), cfg.evaluate.suite),
+                              ("evaluate.perturb", cfg.evaluate.perturb, None)):
+        try:
+            parse_specs(specs, suite)
+        except UserError as exc:
+            raise UserError(f"{where(key)}: {exc}") from None
 
 
 def check_model_arguments(cfg: ExperimentConfig, where: Callable[[str], str]) -> None:
@@ -425,11 +438,21 @@ class RunOptions:
     cache_dir: str | None = None
     strict: bool = False
     workers: int | None = None
+    evaluate: str | None = None
 
     def sets(self) -> dict[str, object]:
         pairs = {"data.source": self.data, "train.device": self.device, "data.cache_dir": self.cache_dir,
-                 "data.strict": True if self.strict else None, "data.workers": self.workers}
+                 "data.strict": True if self.strict else None, "data.workers": self.workers,
+                 "evaluate.suite": self.evaluate}
         return {k: v for k, v in pairs.items() if v is not None}
+
+    def apply(self, tree: dict, where: str) -> ExperimentConfig:
+        """A stored config tree (a checkpoint's, a fold set's, a model bundle's) validated with these options:
+        where the data and cache live and how to compute (device, workers), which a resumed or re-scored run may
+        change."""
+        for key, value in self.sets().items():
+            tree = set_dotted(tree, key, value)
+        return validate(tree, where)
 
 
 def load_variants(spec: str, sets: list[str], quick: bool, epochs: int | None, opts: RunOptions) -> list[Variant]:

@@ -21,8 +21,9 @@ from genrebench.errors import UserError
 Split = Literal["train", "val", "test", "run"]
 Level = Literal["chunk", "track"] | None
 Direction = Literal["max", "min"] | None
-# `aggregate`: a k-fold parent run's summary over its fold runs (`run --folds all`).
-When = Literal["epoch", "final", "aggregate"]
+# `aggregate`: a k-fold parent run's summary over its fold runs (`run --folds all`); `evaluate`: logged into a
+# finished run by a robustness evaluation (`genrebench evaluate`, or `evaluate:` at the end of a run), not by fit.
+When = Literal["epoch", "final", "aggregate", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class MetricSpec:
         display: A heading for tables and plots.
         fmt: A format spec for its values (`.3f`, `,.0f`).
         when: `epoch` for per-epoch curves, `final` for the once-per-run numbers, `aggregate` for a k-fold
-            parent run's numbers over its folds.
+            parent run's numbers over its folds, `evaluate` for what a robustness evaluation adds to a run.
     """
 
     name: str
@@ -72,6 +73,8 @@ def fmt_si(value: float | None) -> str:
 
 
 REGISTRY: dict[str, MetricSpec] = {}
+# Per-perturbation robustness metrics: `robust/<perturbation slug>/test_track_acc`.
+ROBUST_PREFIX = "robust/"
 _T = TypeVar("_T")
 
 
@@ -139,6 +142,11 @@ def _register_all() -> None:
         MetricSpec("val_ece_uncalibrated", "val", "track", "min", "validation ECE before temperature scaling"),
         MetricSpec("val_nll_uncalibrated", "val", "track", "min", "validation NLL before temperature scaling"),
         MetricSpec("test_ece_uncalibrated", "test", "track", "min", "test ECE before temperature scaling"),
+        # Robustness (`genrebench evaluate`): the mean change of test track accuracy under the perturbations
+        # evaluated, against the clean audio (negative: a drop). Each perturbation's own accuracy is logged as
+        # `robust/<perturbation>/test_track_acc` (ROBUST_PREFIX): one name per perturbation, so not listed here.
+        MetricSpec("test_robust_delta", "test", "track", "max", "mean accuracy change under perturbations",
+                   when="evaluate"),
     ):
         register_metric(spec)
     for name in FOLD_AGGREGATED:

@@ -7,13 +7,14 @@ import warnings
 from pathlib import Path
 
 from genrebench.chance import SplitCounts
-from genrebench.config import ExperimentConfig, set_dotted, validate
+from genrebench.config import ExperimentConfig
 from genrebench.data import PreparedData, prepare_data
 from genrebench.data.cache import default_cache_dir
 from genrebench.data.prepare import ensure_cache_dir
 from genrebench.data.splits import split_counts
 from genrebench.errors import UserError
 from genrebench.loader import RunOptions, Variant, load_variants
+from genrebench.robustness import evaluate_after_fit
 from genrebench.tracking.tags import data_tags
 from genrebench.train import fit, resolve_device
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, stop_signals
@@ -101,6 +102,7 @@ def train_run(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData, t
                      parent_run_id=parent_run_id) as run_id:
         result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress)
         tracker.log_result(result, prepared)
+        evaluate_after_fit(result, cfg, prepared, tracker, run_id, progress)
     return _row(variant.name, variant.experiment, cfg, run_id, result, prepared)
 
 
@@ -151,14 +153,6 @@ def check_resumable(run) -> None:
                         "resumed")
 
 
-def config_with_options(tree: dict, opts: RunOptions | None, where: str) -> ExperimentConfig:
-    """A stored config tree (a checkpoint's, a fold set's) validated with the options a resume may change:
-    where the data and cache live and how to compute (device, workers)."""
-    for key, value in (opts or RunOptions()).sets().items():
-        tree = set_dotted(tree, key, value)
-    return validate(tree, where)
-
-
 def continue_run(run, tracker, opts: RunOptions | None, progress: bool, memo: dict | None = None) -> dict:
     """Train the ended `run` on from its checkpoint, in the same MLflow run; its summary row.
 
@@ -167,7 +161,7 @@ def continue_run(run, tracker, opts: RunOptions | None, progress: bool, memo: di
     """
     run_id = run.info.run_id
     ckpt = tracker.load_checkpoint(run_id)
-    cfg = config_with_options(ckpt["config"], opts, f"checkpoint of run {run_id}")
+    cfg = (opts or RunOptions()).apply(ckpt["config"], f"checkpoint of run {run_id}")
     check_before_work([cfg])
     prepared = data_for(cfg, {} if memo is None else memo, progress)
     if prepared.fingerprint != ckpt["fingerprint"]:
@@ -177,6 +171,7 @@ def continue_run(run, tracker, opts: RunOptions | None, progress: bool, memo: di
     with tracker.resumed(run_id, {"genrebench.resumed_from_epoch": str(ckpt["epoch"])}):
         result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress, resume=ckpt)
         tracker.log_result(result, prepared)
+        evaluate_after_fit(result, cfg, prepared, tracker, run_id, progress)
     return _row(tags.get("genrebench.variant", cfg.name), tags.get("genrebench.experiment", ""), cfg, run_id,
                 result, prepared)
 

@@ -54,6 +54,9 @@ def run_cmd(
     workers: Annotated[int | None, typer.Option(metavar="N", help="Feature extraction processes (0 = one per core).")]
     = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 2) on any unusable audio file.")] = False,
+    evaluate: Annotated[str | None, typer.Option(metavar="SUITE", help="After each run, re-score its test tracks "
+                                                 "under this suite of audio degradations (see genrebench "
+                                                 "perturbations); shortcut for --set evaluate.suite=SUITE.")] = None,
     experiments_dir: ExperimentsDirOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -61,7 +64,8 @@ def run_cmd(
     from genrebench.loader import RunOptions
 
     use_experiments_dir(experiments_dir)
-    opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers)
+    opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers,
+                      evaluate=evaluate)
     try:
         rows, fold_sets = _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts, tracking_uri)
     except KeyboardInterrupt as exc:

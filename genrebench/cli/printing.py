@@ -383,3 +383,29 @@ def print_file_errors(errors: list[dict]) -> None:
     """`error: FILE: reason` on stderr, one line per input that could not be used."""
     for e in errors:
         error_line(f"{e['file']}: {e['error']}")
+
+
+def print_robustness(res: dict) -> None:
+    """`evaluate`: this evaluation's rows, then where the run's whole table went."""
+    table = Table(title=f"robustness of run {res['run_id']} (test tracks; delta against identity, the clean audio)")
+    for col in ("perturbation", "spec", "test track acc", "macro-F1", "tracks", "delta", "decoded", "seconds"):
+        table.add_column(col, justify="left" if col in ("perturbation", "spec") else "right")
+    for r in res["rows"]:
+        table.add_row(r.perturbation, escape(r.spec), f"{r.test_track_acc:.3f}", f"{r.test_macro_f1:.3f}",
+                      str(r.n_tracks), f"{r.delta_vs_identity:+.3f}", str(r.decoded), f"{r.seconds:.1f}")
+    out.print(table)
+    out.print(f"logged to run {res['run_id']}: robustness.csv ({len(res['table'])} perturbations), metrics "
+              "robust/<perturbation>/test_track_acc and test_robust_delta", highlight=False, soft_wrap=True)
+
+
+def print_perturbations(rows: list[dict], suites: dict[str, list[str]]) -> None:
+    """`perturbations`: the registry, then each suite's SPECs."""
+    table = Table(title="perturbations (genrebench evaluate --perturb name[:param=value,...])")
+    for col in ("name", "parameters (defaults)", "what it does"):
+        table.add_column(col, no_wrap=col == "name")
+    for row in rows:
+        params = ", ".join(f"{k}={v:g}" for k, v in row["params"].items()) or "-"
+        table.add_row(row["name"], params, escape(row["description"]))
+    out.print(table)
+    for name, specs in suites.items():
+        out.print(f"suite {name}: {' '.join(specs)}", highlight=False, soft_wrap=True)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from genrebench import __version__
-from genrebench.cli import bench, data, experiments, models, predict, protocols, results
+from genrebench.cli import bench, data, evaluate, experiments, models, predict, protocols, results
 
 # Click's plain help, not typer's framed rich panels: those cut defaults and help at the console width when
 # piped (`sqlite:///mlruns/mlflo…`) and show switches as `<bool>`. Plain help wraps, never cuts.
@@ -97,6 +97,11 @@ COMMANDS = {
     "models": (models.models_cmd, "List registered models with parameters and MACs.", ["genrebench models 'vgg*'"]),
     "protocols": (protocols.protocols_cmd, "List named split protocols (published splits such as gtzan-ff).",
                   ["genrebench protocols", "genrebench protocols --json"]),
+    "evaluate": (evaluate.evaluate_cmd, "Re-score a run's test tracks under audio degradations (robustness).",
+                 ["genrebench evaluate 0d18",
+                  "genrebench evaluate 0d18 --perturb noise:snr=10 --perturb mp3:quality=9"]),
+    "perturbations": (evaluate.perturbations_cmd, "List the audio degradations evaluate applies, and the suites.",
+                      ["genrebench perturbations", "genrebench perturbations --json"]),
     "bench": (bench.bench_cmd, "Measure speed and memory against the harness's targets.",
               ["genrebench bench --quick --check", "genrebench bench --json > bench.json",
                "genrebench bench --models all"]),

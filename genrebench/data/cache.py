@@ -13,6 +13,9 @@ last verified. When all three still match, the entry is used without reading a b
 rewritten audio file, a flipped byte written into an entry, a missing JSON) falls back to hashing and the
 full check. What this gives up: damage that leaves size, mtime and inode unchanged (bit rot under the
 file system) is not caught on warm passes; delete `index.json` to force a full check.
+
+A cache built for a perturbation (`data.perturb`, for robustness evaluation) keys its folder on the perturbation
+too, so degraded mels live apart from clean ones; `identity` (or none) keeps the clean key and shares its entries.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 from genrebench.config import AudioConfig, FeatureConfig
 from genrebench.data.audio import AudioProblem, load_checked, probe
 from genrebench.data.features import mel_db
+from genrebench.data.perturb import Perturbation
 
 CACHE_VERSION = 1
 _HASH_BLOCK = 1 << 20
@@ -47,12 +51,16 @@ def default_cache_dir(explicit: str | Path | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("genrebench"))
 
 
-def params_key(audio: AudioConfig, feat: FeatureConfig) -> str:
+def params_key(audio: AudioConfig, feat: FeatureConfig, perturbation: Perturbation | None = None) -> str:
     """Digest of every parameter the cached mel depends on (chunking and normalization excluded:
-    they are applied when reading, so chunk-length and normalization ablations share one cache)."""
+    they are applied when reading, so chunk-length and normalization ablations share one cache).
+    A perturbation other than identity adds its name and parameters; none or identity leaves the key
+    exactly as it was before perturbations existed, so clean features stay shared and old caches valid."""
     params = {"version": CACHE_VERSION, "sample_rate": audio.sample_rate, "silence_db": audio.silence_db,
               "n_mels": feat.n_mels, "n_fft": feat.n_fft, "hop_length": feat.hop_length,
               "fmin": feat.fmin, "fmax": feat.fmax}
+    if perturbation is not None and not perturbation.is_identity:
+        params["perturbation"] = perturbation.key()
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -110,13 +118,19 @@ def _file_crc(path: Path) -> int:
 
 
 class FeatureCache:
-    """Entries for one set of preprocessing parameters under a cache root."""
+    """Entries for one set of preprocessing parameters (and perturbation) under a cache root."""
 
-    def __init__(self, root: Path | str, audio: AudioConfig, feat: FeatureConfig) -> None:
+    def __init__(self, root: Path | str, audio: AudioConfig, feat: FeatureConfig,
+                 perturbation: Perturbation | None = None) -> None:
         self.root = Path(root)
         self.audio = audio
         self.feat = feat
-        self.dir = self.root / "features" / params_key(audio, feat)
+        # Identity is stored as None: one clean cache, and no per-file call that changes nothing.
+        self.perturbation = None if perturbation is None or perturbation.is_identity else perturbation
+        if self.perturbation is not None:
+            # A cutoff above this rate's Nyquist fails here, in one line, not in every worker.
+            self.perturbation.check_rate(audio.sample_rate)
+        self.dir = self.root / "features" / params_key(audio, feat, self.perturbation)
 
     def _paths(self, digest: str) -> tuple[Path, Path]:
         base = self.dir / digest[:2] / digest
@@ -231,10 +245,15 @@ class StatIndex:
         self.changed = False
 
 
-def extract_one(path: str, cache_root: str, audio: dict, feat: dict) -> dict:
+def extract_one(path: str, cache_root: str, audio: dict, feat: dict, perturbation: dict | None = None) -> dict:
     """Worker: the cached entry for one file, decoding it only on a miss. Returns the entry and whether
-    audio was decoded (the count is how tests prove a warm pass decodes nothing)."""
-    cache = FeatureCache(cache_root, AudioConfig(**audio), FeatureConfig(**feat))
+    audio was decoded (the count is how tests prove a warm pass decodes nothing).
+
+    `perturbation` is a `Perturbation.key()` (dicts pickle to any worker): it degrades the decoded audio
+    after the usability check (a problem is the clean file's) and before the mel, seeded with the file's
+    content digest so a rebuilt entry is bit-identical."""
+    chosen = Perturbation.from_key(perturbation) if perturbation is not None else None
+    cache = FeatureCache(cache_root, AudioConfig(**audio), FeatureConfig(**feat), chosen)
     p = Path(path)
     try:
         digest = content_hash(p)
@@ -245,6 +264,8 @@ def extract_one(path: str, cache_root: str, audio: dict, feat: dict) -> dict:
     if entry is not None:
         return {"entry": entry, "decoded": False}
     y, problem = load_checked(p, cache.audio.sample_rate, cache.audio.silence_db)
+    if problem is None and cache.perturbation is not None:
+        y = cache.perturbation.apply(y, cache.audio.sample_rate, digest)
     mel = mel_db(y, cache.audio.sample_rate, cache.feat) if problem is None else None
     info = probe(p)
     n_samples = 0 if y is None else len(y)

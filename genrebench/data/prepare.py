@@ -111,7 +111,8 @@ def extract_features(paths: list[Path], cache: FeatureCache, workers: int = 0, p
 
     Files the stat index vouches for are answered in this process without reading them; only the rest
     go through `extract_one` (hash, look up, decode on a miss), and worker processes are started only
-    when there is more than one such file.
+    when there is more than one such file. A cache made with a perturbation degrades each decoded file
+    before its mel (see `extract_one`); the progress label names it (`extract noise_snr10 (2 workers)`).
     """
     index = StatIndex(cache)
     entries: list[Entry | None] = [index.get(p) for p in paths]
@@ -129,10 +130,13 @@ def extract_features(paths: list[Path], cache: FeatureCache, workers: int = 0, p
 def _extract_misses(paths: list[Path], cache: FeatureCache, workers: int, progress: bool) -> list[dict]:
     if not paths:
         return []
-    args = (str(cache.root), cache.audio.model_dump(), cache.feat.model_dump())
+    perturbation = cache.perturbation
+    args = (str(cache.root), cache.audio.model_dump(), cache.feat.model_dump(),
+            perturbation.key() if perturbation is not None else None)
     n_workers = _worker_count(workers, len(paths))
+    what = f"extract {perturbation.slug}" if perturbation is not None else "extract"
     results: list[dict] = []
-    with counted(f"extract ({n_workers} worker{'s' * (n_workers > 1)})", len(paths), "files", progress) as task:
+    with counted(f"{what} ({n_workers} worker{'s' * (n_workers > 1)})", len(paths), "files", progress) as task:
         if n_workers == 1:
             for p in paths:
                 results.append(extract_one(str(p), *args))

@@ -11,7 +11,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from genrebench.errors import UserError
-from genrebench.report import analysis, collect, datasets, mistakes, sections
+from genrebench.report import analysis, collect, datasets, mistakes, robust, sections
 from genrebench.report.datasets import DatasetGroup
 from genrebench.report.environment import environment_section, run_table
 from genrebench.report.render import Block, Bullets, Heading, Para, Warn, to_html, to_markdown
@@ -86,7 +86,7 @@ def _variant_blocks(ctx: sections.Context, excluded: pd.DataFrame,
     sig = analysis.significance(ctx.runs, ctx.baseline, ctx.artifacts)
     leak = analysis.leak_inflation(ctx.runs, ctx.baseline, ctx.artifacts)
     blocks = [*sections.summary_section(ctx), *sections.cost_section(ctx), *sections.calibration_section(ctx),
-              *mistakes.embedding_section(ctx), *mistakes.error_section(ctx),
+              *robust.robustness_section(ctx), *mistakes.embedding_section(ctx), *mistakes.error_section(ctx),
               *sections.ablation_section(ctx),
               *sections.significance_section(ctx, sig),
               *sections.leak_section(ctx, leak),

@@ -175,3 +175,24 @@ def embedding_maps(panels: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
                           markeredgecolor="black", label="misclassified"))
     axes[0, ncols - 1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _save(fig, path)
+
+
+def robustness_heatmap(drops: dict[tuple[str, str], float], variants: list[str], perturbations: list[str],
+                       path: Path) -> Path:
+    """Variants (rows) x perturbations (columns), each cell the mean change of test track accuracy against the clean
+    audio, written in it; a diverging scale centred on 0, so drops are red and gains blue at any size."""
+    grid = np.full((len(variants), len(perturbations)), np.nan)
+    for (variant, slug), value in drops.items():
+        grid[variants.index(variant), perturbations.index(slug)] = value
+    largest = max(float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 0.0, 0.05)
+    fig, ax = plt.subplots(figsize=(2.5 + 0.62 * len(perturbations), 2.6 + 0.42 * len(variants)))
+    image = ax.imshow(grid, cmap="RdBu", vmin=-largest, vmax=largest, aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:+.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(value) > 0.6 * largest else "black")
+    ax.set_xticks(range(len(perturbations)), perturbations, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(variants)), variants, fontsize=8)
+    fig.colorbar(image, ax=ax, label="accuracy change vs clean", fraction=0.04, pad=0.02)
+    ax.set_title("robustness: accuracy change per perturbation (mean over runs)", fontsize=9)
+    return _save(fig, path)

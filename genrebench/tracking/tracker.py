@@ -11,6 +11,7 @@ refuses the old `./mlruns` file store, so a plain folder is never used as a stor
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 import tempfile
@@ -45,6 +46,8 @@ PARAMS_PER_BATCH = 100
 TAGS_PER_BATCH = 100
 METRICS_PER_BATCH = 1000
 MAX_PARAM_LENGTH = 6000
+# The table of a robustness evaluation (`genrebench evaluate`), in the run it re-scored.
+ROBUSTNESS_ARTIFACT = "robustness.csv"
 # A failure reason is one line in `genrebench runs`: the gist, not the traceback.
 FAILURE_CHARS = 250
 
@@ -291,6 +294,25 @@ class MlflowTracker:
         """A CSV artifact `name` of the active run."""
         with tempfile.TemporaryDirectory(prefix="genrebench-artifacts-") as tmp:
             self.client.log_artifact(self._require_run(), str(write_csv(Path(tmp) / name, header, rows)))
+
+    def load_table(self, run_id: str, name: str) -> list[dict[str, str]] | None:
+        """The rows of the CSV artifact `name` of `run_id`, or None when the run has none."""
+        with tempfile.TemporaryDirectory(prefix="genrebench-artifacts-") as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, name, tmp)
+            except (MlflowException, OSError):
+                return None
+            with open(local, newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh))
+
+    def log_robustness(self, run_id: str, header: Sequence[str], rows: Sequence[Sequence],
+                       metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+        """A robustness evaluation into the run it re-scored, whatever its status (an ended run stays ended):
+        the table `robustness.csv`, its metrics and tags."""
+        with tempfile.TemporaryDirectory(prefix="genrebench-artifacts-") as tmp:
+            self.client.log_artifact(run_id, str(write_csv(Path(tmp) / ROBUSTNESS_ARTIFACT, header, rows)))
+        self._log_metrics(run_id, metrics, step=None)
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def child_runs(self, run_id: str) -> list[Run]:
         """Every run whose parent is `run_id` (all pages), oldest first."""
