@@ -1,4 +1,4 @@
-"""`genrebench report|runs|ui`: look at tracked runs as a report, as a list, or in the MLflow UI."""
+"""`genrebench report|leaderboard|runs|ui`: look at tracked runs as a report, a ranking, a list, or in the MLflow UI."""
 
 from __future__ import annotations
 
@@ -40,6 +40,22 @@ def report_cmd(
         warn(text)
     out.print(f"report of {res['runs']} run(s): {res['index_html']}  (open it in a browser; markdown: "
               f"{res['index_md']})", highlight=False, soft_wrap=True)
+
+
+def leaderboard_cmd(
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The page to write (leaderboard.csv goes "
+                                           "beside it).")] = Path("reports/index.html"),
+    ui_url: Annotated[str, typer.Option("--ui-url", metavar="URL", help="Where the MLflow UI the page links to "
+                                        "runs (genrebench ui's default).")] = "http://127.0.0.1:5000",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """One page over every experiment in the store: variants ranked by test track accuracy per dataset."""
+    from genrebench.report.leaderboard import build_leaderboard
+
+    res = build_leaderboard(out_file, tracking_uri, ui_url.rstrip("/"))
+    out.print(f"leaderboard of {res['entries']} variant(s) from {res['experiments']} experiment(s) on "
+              f"{res['datasets']} dataset(s): {res['html']}  (open it in a browser; numbers: {res['csv']})",
+              highlight=False, soft_wrap=True)
 
 
 def runs_cmd(

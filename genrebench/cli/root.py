@@ -91,6 +91,8 @@ COMMANDS = {
               ["genrebench study baseline --trials 30 --jobs 2", "genrebench study baseline --retrain-best"]),
     "report": (results.report_cmd, "Write a Markdown + HTML report from tracked runs.",
                ["genrebench report baseline", "genrebench report --study baseline-lr_dropout"]),
+    "leaderboard": (results.leaderboard_cmd, "One page ranking every experiment's variants, per dataset.",
+                    ["genrebench leaderboard", "genrebench leaderboard --out site/index.html"]),
     "runs": (results.runs_cmd, "List tracked runs with their state, newest first.",
              ["genrebench runs --state FAILED", "genrebench runs baseline --json"]),
     "list": (experiments.list_cmd, "List experiments, their variants and search spaces.", ["genrebench list"]),

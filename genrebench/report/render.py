@@ -115,10 +115,10 @@ def to_markdown(blocks: list[Block]) -> str:
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1200px; margin: 2em auto;
-       padding: 0 1em; color: #222; line-height: 1.45; }
+       padding: 0 1em; color: #222; line-height: 1.45; overflow-wrap: anywhere; }
 h1, h2, h3 { line-height: 1.2; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.8em; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .9em; display: block; overflow-x: auto; }
-th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top; overflow-wrap: normal; }
 th { background: #f3f3f3; } tr.baseline td { background: #eef5ff; }
 td strong { color: #0a5; } code { background: #f3f3f3; padding: 0 .25em; border-radius: 3px; }
 .warn { background: #fff4e5; border-left: 4px solid #f0a020; padding: .5em .8em; margin: .8em 0; }
@@ -167,5 +167,7 @@ def _html_block(b: Block) -> str:
 
 def to_html(blocks: list[Block], title: str) -> str:
     body = "\n".join(_html_block(b) for b in blocks)
+    # The viewport line lets a phone lay the page out at its own width (tables scroll inside their box).
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
