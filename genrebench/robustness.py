@@ -70,9 +70,9 @@ def evaluate_after_fit(result: Result, cfg: ExperimentConfig, prepared: Prepared
     return rows
 
 
-def _check_same_test_split(tracker, run_id: str, prepared: PreparedData) -> None:
+def _check_same_test_split(tracker, run, prepared: PreparedData) -> None:
     """The data found now must split as the run did: same fingerprint, same test tracks as its `splits.csv`."""
-    run = tracker.get_run(run_id)
+    run_id = run.info.run_id
     logged = run.data.tags.get(FINGERPRINT_TAG)
     if logged and logged != prepared.fingerprint:
         raise UserError(f"run {run_id} was trained on dataset {logged}, but {prepared.tracklist.root} is now "
@@ -110,7 +110,7 @@ def evaluate_run(run_id: str, specs: list[str] | tuple[str, ...] = (), suite: st
     perturbations = perturbations_of(cfg, specs, suite or (None if specs else "default"))
     device = resolve_device(cfg.train.device)  # a device this machine lacks fails before any audio is read
     prepared = prepare_data(cfg.data, cfg.features, progress=progress)
-    _check_same_test_split(tracker, run_id, prepared)
+    _check_same_test_split(tracker, run, prepared)
     scorer = Scorer.from_bundle(bundle, cfg, device)
     rows = evaluate_robustness(scorer, cfg, prepared, perturbations, progress)
     table = log_robustness(tracker, run_id, rows)

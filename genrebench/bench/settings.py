@@ -6,35 +6,48 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
-class BenchSizes:
-    """Dataset and repetition counts of one profile; only these differ between `--quick` and the full bench."""
+@dataclass(frozen=True, kw_only=True)
+class ModelBenchSizes:
+    """Dataset and repetition counts of one profile: `bench --models` uses these alone (its small dataset only feeds
+    the training loop); the harness bench adds its own stages' counts (`BenchSizes`)."""
 
     genres: int
     tracks_per_genre: int
     seconds: float
-    # Tracks timed through one extraction worker (a subset: the all-workers figure covers the whole set).
-    extract_tracks: int
     # Training steps (batches) run before timing, timed per repeat, and repeats (the best repeat counts:
     # other processes only ever slow a measurement down).
     warmup_steps: int
     train_steps: int
     repeats: int
     eval_batches: int
+    # One matmul peak for the whole bench: every model's FLOP/s is a fraction of the same number.
     matmul_n: int
     matmul_reps: int
-    # 30 s files written for predict: the first is timed alone, all of them as one batch.
-    predict_files: int
+    # 30 s files timed for predict after a first call, median of this many.
     predict_repeats: int
-    # `--set` overrides of the memory run: a small model, so one epoch over every chunk stays short; the
-    # features (what memory-mapping is about) are the experiment's own.
-    memory_sets: tuple[str, ...] = ("model.name=vgg_small", "model.channels=[4]", "model.hidden=[]")
-    # 0: every timed repeat runs `train_steps` steps (see `ModelBenchSizes` for repeats sized by time).
+    # Steps per timed repeat: at least `train_steps`, more for a cheap model (up to `max_steps`) so that a repeat
+    # lasts about `min_repeat_seconds` (models here span six orders of magnitude of MACs: one step of the
+    # mel-statistics floor is over before the timer's resolution matters, one of musicnn takes seconds).
+    # 0: every timed repeat runs `train_steps` steps.
     min_repeat_seconds: float = 0.0
     max_steps: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchSizes(ModelBenchSizes):
+    """The harness bench's profile: the model bench's counts plus extraction, predict and memory stages; only these
+    differ between `--quick` and the full bench."""
+
+    # Tracks timed through one extraction worker (a subset: the all-workers figure covers the whole set).
+    extract_tracks: int
+    # 30 s files written for predict: the first is timed alone, all of them as one batch.
+    predict_files: int
+    # `--set` overrides of the memory run: a small model, so one epoch over every chunk stays short; the
+    # features (what memory-mapping is about) are the experiment's own.
+    memory_sets: tuple[str, ...] = ("model.name=vgg_small", "model.channels=[4]", "model.hidden=[]")
 
 
 SIZES: dict[str, BenchSizes] = {
@@ -48,32 +61,6 @@ SIZES: dict[str, BenchSizes] = {
                        train_steps=3, repeats=3, eval_batches=2, matmul_n=2048, matmul_reps=5,
                        predict_files=8, predict_repeats=5),
 }
-
-
-@dataclass(frozen=True)
-class ModelBenchSizes:
-    """`bench --models`: the small dataset that only feeds the training loop, and the repetition counts."""
-
-    genres: int
-    tracks_per_genre: int
-    seconds: float
-    warmup_steps: int
-    # Steps per timed repeat: at least `train_steps`, more for a cheap model (up to `max_steps`) so that a repeat
-    # lasts about `min_repeat_seconds` (models here span six orders of magnitude of MACs: one step of the
-    # mel-statistics floor is over before the timer's resolution matters, one of musicnn takes seconds).
-    train_steps: int
-    min_repeat_seconds: float
-    max_steps: int
-    repeats: int
-    eval_batches: int
-    # One matmul peak for the whole bench: every model's FLOP/s is a fraction of the same number.
-    matmul_n: int
-    matmul_reps: int
-    # One 30 s file, timed after a first call, median of this many.
-    predict_repeats: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 MODEL_SIZES: dict[str, ModelBenchSizes] = {

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from genrebench.bench.settings import BenchSizes, ModelBenchSizes
+from genrebench.bench.settings import ModelBenchSizes
 from genrebench.config import ExperimentConfig
 from genrebench.data.prepare import PreparedData
 from genrebench.train import loop
@@ -113,7 +113,7 @@ def loop_steps(state: dict, device: torch.device, steps: int, feed: dict | None 
     return batches.samples / seconds
 
 
-def steps_per_repeat(sizes: BenchSizes | ModelBenchSizes, batch_size: int, slowest_rate: float) -> int:
+def steps_per_repeat(sizes: ModelBenchSizes, batch_size: int, slowest_rate: float) -> int:
     """`sizes.train_steps`, or more (up to `sizes.max_steps`) where that many steps of the slowest timed kind
     would last less than `sizes.min_repeat_seconds`."""
     wanted = math.ceil(sizes.min_repeat_seconds * slowest_rate / batch_size)
@@ -121,7 +121,7 @@ def steps_per_repeat(sizes: BenchSizes | ModelBenchSizes, batch_size: int, slowe
 
 
 def measure_training(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device,
-                     sizes: BenchSizes | ModelBenchSizes,
+                     sizes: ModelBenchSizes,
                      augmented: ExperimentConfig | None = None) -> tuple[dict, dict]:
     """Bare step vs real loop (alternating, best of `sizes.repeats` each); with `augmented` (the same experiment
     with augmentation on) also the real loop with augmentation and its cost over the loop without.

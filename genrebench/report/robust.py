@@ -48,10 +48,13 @@ def drop_table(drops: pd.DataFrame, labels: list[str], perturbations: list[str])
     return out
 
 
+_SUITE_SLUGS = [parse_spec(spec).slug for spec in DEFAULT_SUITE]
+
+
 def _suite_order(slug: str) -> tuple[int, str]:
     """The default suite's order (noise, codecs, filters, level, room, pitch, tempo, clipping), then the rest by
     name."""
-    suite = [parse_spec(spec).slug for spec in DEFAULT_SUITE]
+    suite = _SUITE_SLUGS
     return (suite.index(slug), "") if slug in suite else (len(suite), slug)
 
 

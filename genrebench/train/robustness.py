@@ -10,7 +10,6 @@ cache and the run's own chunks, so its row is the run's `test_track_acc`, bit fo
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 
@@ -138,8 +137,3 @@ def evaluate_robustness(scorer: Scorer, cfg: ExperimentConfig, prepared: Prepare
                  f"({acc - reference:+.3f}), {decoded} file(s) decoded, {duration(rows[-1].seconds)}")
     return rows
 
-
-def mean_delta(rows: list[RobustRow]) -> float:
-    """Mean accuracy change over the perturbations other than identity (NaN when there are none)."""
-    deltas = [r.delta_vs_identity for r in rows if r.perturbation != IDENTITY]
-    return sum(deltas) / len(deltas) if deltas else math.nan
