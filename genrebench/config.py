@@ -46,6 +46,14 @@ class FeatureConfig(Section):
     fmin: float = Field(0.0, ge=0)
     fmax: float | None = Field(None, gt=0)
     normalization: str = "per_chunk"
+    # What the model reads (`genrebench.data.frontends`): `mel` chunks, or one vector per chunk from a built-in
+    # embedder (`embedding:random_cnn`, `embedding:mel_stats`) or an installed HEAR-API model (`hear:<module>`).
+    frontend: str = "mel"
+
+    @property
+    def embeds(self) -> bool:
+        """Whether chunks become vectors (a front-end other than mel)."""
+        return self.frontend != "mel"
 
     @model_validator(mode="after")
     def _check_ranges(self) -> FeatureConfig:
@@ -175,6 +183,42 @@ class EvaluateConfig(Section):
     perturb: list[str] = []
 
 
+def known_metric(value: str, choices: list[str]) -> str:
+    """A metric name (old names translated) that must be one of `choices`; a ValueError listing them otherwise."""
+    name = metrics.canonical(value)
+    if name not in choices:
+        raise ValueError(f"unknown metric {value!r}{did_you_mean(value, choices)} (known: {', '.join(choices)})")
+    return name
+
+
+class SelectConfig(Section):
+    """Model selection inside one run, as the HEAR and MARBLE probe protocols do it: every point of `grid` (dotted
+    keys to lists, their product) is trained and scored on validation only, the best by `metric` is trained again
+    as the run, and only it is scored on test. Empty `grid`: no selection, the run trains its config once."""
+
+    grid: dict[str, list[Any]] = {}
+    # A final validation metric of the registry, higher or lower better as the registry says.
+    metric: str = "val_best_track_acc"
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty_lists(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"grid key {key!r} needs at least one value")
+            if any(v in values[:i] for i, v in enumerate(values)):
+                raise ValueError(f"grid key {key!r} lists a value twice: {values}")
+            if key.split(".")[0] in ("select", "data", "features", "evaluate", "name", "description"):
+                raise ValueError(f"grid key {key!r}: a grid searches model and train settings only (the data and "
+                                 "features stay those of the run)")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        return known_metric(value, metrics.selection_choices())
+
+
 class TrainConfig(Section):
     """The seed's optimisation recipe by default (Adam 1e-3, batch 32, 50 epochs), plus honest extras."""
 
@@ -212,11 +256,7 @@ class TrainConfig(Section):
     @field_validator("monitor")
     @classmethod
     def _known_monitor(cls, value: str) -> str:
-        name = metrics.canonical(value)
-        choices = metrics.monitor_choices()
-        if name not in choices:
-            raise ValueError(f"unknown metric {value!r}{did_you_mean(value, choices)} (known: {', '.join(choices)})")
-        return name
+        return known_metric(value, metrics.monitor_choices())
 
 
 class ExperimentConfig(Section):
@@ -230,6 +270,7 @@ class ExperimentConfig(Section):
     train: TrainConfig = TrainConfig()
     augment: AugmentConfig = AugmentConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    select: SelectConfig = SelectConfig()
 
     @model_validator(mode="after")
     def _augment_means_something(self) -> ExperimentConfig:
@@ -243,7 +284,18 @@ class ExperimentConfig(Section):
         if (self.evaluate.suite or self.evaluate.perturb) and self.data.split.unit == "chunk":
             raise ValueError("evaluate cannot follow data.split.unit chunk: a degraded track is cut into chunks "
                              "anew, and those of a chunk split's test tracks were also trained on")
+        if self.features.embeds:
+            self._check_vector_inputs()
         return self
+
+    def _check_vector_inputs(self) -> None:
+        """An embedding front-end gives one stored vector per fixed window: nothing to crop, mask or amplify."""
+        aug, spec = self.augment, self.augment.specaugment
+        used = [name for name, on in (("augment.random_crop", aug.random_crop), ("augment.gain_db", aug.gain_db),
+                                      ("augment.specaugment", spec.time_masks or spec.freq_masks)) if on]
+        if used:
+            raise ValueError(f"{', '.join(used)} cannot follow features.frontend {self.features.frontend}: an "
+                             "embedding is computed once per fixed chunk (augment.mixup_alpha still works)")
 
     def model_kwargs(self, num_classes: int) -> dict[str, Any]:
         """What `create_model` is called with for this experiment (and what a model bundle stores): the input's
@@ -386,3 +438,23 @@ def validate(tree: dict, origin: str) -> ExperimentConfig:
         raise ConfigError(origin, key, _problem(err), loc) from exc
     except TypeError as exc:
         raise UserError(f"{origin}: {exc}") from exc
+
+
+def grid_points(cfg: ExperimentConfig) -> list[dict[str, Any]]:
+    """The points of `select.grid` (the product of its lists, in the order written); [] without a grid."""
+    import itertools
+
+    keys = list(cfg.select.grid)
+    if not keys:
+        return []
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(cfg.select.grid[k] for k in keys))]
+
+
+def at_point(cfg: ExperimentConfig, point: dict[str, Any]) -> ExperimentConfig:
+    """`cfg` with one grid point's values set, and without the grid (a point trains once); a value the schema
+    refuses is one line naming the grid key."""
+    tree = cfg.model_dump(mode="json")
+    tree["select"] = {"metric": cfg.select.metric}
+    for key, value in point.items():
+        set_dotted(tree, key, value)
+    return validate(tree, f"select.grid {', '.join(f'{k}={v}' for k, v in point.items())}")

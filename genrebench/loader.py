@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from genrebench.config import ConfigError, ExperimentConfig, field_path, set_dotted, validate
+from genrebench.config import ConfigError, ExperimentConfig, at_point, field_path, grid_points, set_dotted, validate
 from genrebench.errors import UserError, did_you_mean
 
 # Shipped with the package (found from any working directory); a local folder adds to and overrides them.
@@ -226,8 +226,30 @@ def check_registered(cfg: ExperimentConfig, where: Callable[[str], str]) -> None
         if value not in known:
             raise UserError(f"{where(key)}: unknown {what} {value!r}{did_you_mean(value, known)} ({listing})")
     check_split_method(cfg.data.split.method, where("data.split.method"))
+    check_frontend_and_model(cfg, where)
     check_model_arguments(cfg, where)
+    for point in grid_points(cfg):  # a grid may change the model: each point must build and read the front-end
+        check_frontend_and_model(at_point(cfg, point), lambda key: where("select.grid"))
+        check_model_arguments(at_point(cfg, point), lambda key: where("select.grid"))
     check_perturbations(cfg, where)
+
+
+def check_frontend_and_model(cfg: ExperimentConfig, where: Callable[[str], str]) -> None:
+    """The front-end must parse and exist (a HEAR module found, not yet loaded), and the model must read what it
+    gives: only probes take one vector per chunk."""
+    from genrebench.data.frontends import check_frontend
+    from genrebench.models import list_models, reads_vectors
+
+    try:
+        check_frontend(cfg.features.frontend)
+    except UserError as exc:
+        # `--set features.frontend: 'hear:x': no module named 'x'`, not the key twice.
+        raise UserError(f"{where('features.frontend')}: {str(exc).removeprefix('features.frontend ')}") from None
+    if cfg.features.embeds and not reads_vectors(cfg.model.name):
+        probes = ", ".join(n for n in list_models() if reads_vectors(n))
+        raise UserError(f"{where('model.name')}: model {cfg.model.name!r} reads mel chunks, but features.frontend "
+                        f"{cfg.features.frontend} gives one vector per chunk; use a probe ({probes}) or "
+                        "features.frontend mel")
 
 
 def check_perturbations(cfg: ExperimentConfig, where: Callable[[str], str]) -> None:
@@ -402,9 +424,20 @@ def _quick_model(tree: dict, swept: dict[str, Any], overrides: list[Override]) -
     return {f"model.{key}": value for key, value in quick_overrides(name).items()}
 
 
+def _own_quick(quick: Any, origin: str) -> dict[str, Any]:
+    """A file's `quick:` mapping (dotted keys to values): what `--quick` means for it beyond the shared profile and
+    the model's preset (a probe trains in milliseconds an epoch, so its quick run can afford more epochs)."""
+    if quick is None:
+        return {}
+    if not isinstance(quick, dict) or not all(isinstance(k, str) for k in quick):
+        raise UserError(f"{origin}: quick must map dotted keys to values, e.g. quick: {{train.epochs: 30}}")
+    return quick
+
+
 def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), quick: bool = False,
                     epochs: int | None = None, options: dict[str, Any] | None = None) -> list[Variant]:
-    """Every variant of an experiment: base chain -> quick profile -> sweep values -> options -> --set -> --epochs.
+    """Every variant of an experiment: base chain -> quick profile (the shared one, the model's, the file's own
+    `quick:`) -> sweep values -> options -> --set -> --epochs.
 
     `options` are typed overrides from CLI flags, by config key (`{"data.source": ...}` from `--data`); `sets` are
     `key=value` strings. A bad value is blamed on the flag that set it, or on the file.
@@ -413,12 +446,13 @@ def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), qu
     tree = resolve_file(path)
     tree.setdefault("name", path.stem)
     sweep = tree.pop("sweep", None)
+    own_quick = _own_quick(tree.pop("quick", None), str(path))
     overrides = command_line_overrides(options, sets, epochs)
     variants = []
     for swept in _sweep_grid(sweep, str(path)):
         variant = copy.deepcopy(tree)
         for layer in (QUICK_PROFILE if quick else {}, _quick_model(variant, swept, overrides) if quick else {},
-                      swept):
+                      own_quick if quick else {}, swept):
             for key, value in layer.items():
                 set_dotted(variant, key, copy.deepcopy(value))
         cfg = _validate_variant(variant, overrides, path)
@@ -426,7 +460,17 @@ def load_experiment(spec: str | Path, sets: list[str] | tuple[str, ...] = (), qu
         ran = _as_run(swept, overrides)
         variants.append(Variant(experiment=cfg.name, name=_variant_name(cfg.name, ran), config=cfg, swept=ran,
                                 is_base=_is_base(tree, swept)))
-    return variants
+    return _distinct(variants)
+
+
+def _distinct(variants: list[Variant]) -> list[Variant]:
+    """Each variant once: a flag that sets a swept key (`--set features.frontend=...` on a sweep over front-ends)
+    makes those sweep points one variant, with one name, which would otherwise train twice as two 'seeds'."""
+    kept: list[Variant] = []
+    for v in variants:
+        if not any(k.name == v.name and k.config == v.config for k in kept):
+            kept.append(v)
+    return kept
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,8 @@ def _register_all() -> None:
         # every chunk of a 30 s track (comparable across chunk lengths), and the model's time for that track.
         MetricSpec("model_macs", "run", None, "min", "MACs per chunk", ",.0f"),
         MetricSpec("track_macs", "run", None, "min", "MACs per 30 s track", ",.0f"),
+        MetricSpec("frontend_macs", "run", None, "min", "front-end MACs per chunk (included in MACs per chunk)",
+                   ",.0f"),
         MetricSpec("predict_ms", "run", None, "min", "predict latency (ms per 30 s track)", ".1f"),
         # Calibration of the track probabilities (mean chunk softmax): ECE over 15 equal-width confidence bins,
         # NLL, multi-class Brier. With `train.calibrate: temperature` these are after scaling, `*_uncalibrated`
@@ -197,6 +199,12 @@ def monitor_choices() -> list[str]:
     """What `train.monitor` (early stopping, best checkpoint, plateau scheduler) may watch: the
     directed per-epoch validation metrics."""
     return metric_names("epoch", "val", lambda s: s.direction is not None)
+
+
+def selection_choices() -> list[str]:
+    """What `select.metric` may rank a run's grid points by: the directed final validation metrics (the test
+    split is never looked at while choosing)."""
+    return metric_names("final", "val", lambda s: s.direction is not None)
 
 
 def canonical_keys(values: dict[str, _T]) -> dict[str, _T]:

@@ -19,7 +19,7 @@ import torch
 
 from genrebench.config import AudioConfig, FeatureConfig
 from genrebench.data.audio import TOO_SHORT, load_checked
-from genrebench.data.features import chunk_layout, create_normalizer, mel_db, min_samples, slice_chunk
+from genrebench.data.features import ChunkLayout, chunk_layout, create_normalizer, mel_db, min_samples, slice_chunk
 from genrebench.data.sources import AUDIO_EXTENSIONS, is_audio_file
 from genrebench.errors import UserError
 from genrebench.train.bundle import load_bundle, model_from_bundle
@@ -158,6 +158,19 @@ def _chunk_rows(starts: list[int], probs: np.ndarray, labels: list[str], hop: in
     return rows
 
 
+def _inputs(feat: FeatureConfig, audio: AudioConfig, layout: ChunkLayout, starts: list[int], mel: np.ndarray,
+            path: Path, device: str) -> list[np.ndarray]:
+    """The model's inputs before normalization, one per chunk: mel slices, or with an embedding front-end each
+    chunk's vector as a one-column chunk (computed as training computed them, through `data.embed`)."""
+    if not feat.embeds:
+        return [slice_chunk(mel, s, layout.frames) for s in starts]
+    from genrebench.data.embed import embed_device, loaded_frontend, track_vectors
+
+    frontend = loaded_frontend(feat.frontend, embed_device(device))
+    vectors = track_vectors(frontend, layout, audio, starts, path, mel=mel)
+    return [vectors[:, i:i + 1] for i in range(vectors.shape[1])]
+
+
 def predict_file(bundle: dict, model: torch.nn.Module, path: Path | str, device: str = "cpu") -> dict:
     """Classify one file: mean chunk softmax, every label ranked, and the per-chunk timeline.
 
@@ -181,7 +194,7 @@ def predict_file(bundle: dict, model: torch.nn.Module, path: Path | str, device:
     mel = mel_db(y, sr, feat)  # once per file; chunks are frame slices of it, exactly as in training
     state = bundle["normalizer"]
     normalizer = create_normalizer(state.get("name", feat.normalization), state)
-    chunks = np.stack([normalizer(slice_chunk(mel, s, layout.frames)) for s in starts])
+    chunks = np.stack([normalizer(c) for c in _inputs(feat, audio, layout, starts, mel, path, device)])
     # Bundles written before calibration existed have no temperature: theirs is 1.
     probs = _chunk_probabilities(model, chunks, device, float(bundle.get("temperature", 1.0)))
     labels = list(bundle["labels"])

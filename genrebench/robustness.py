@@ -109,7 +109,7 @@ def evaluate_run(run_id: str, specs: list[str] | tuple[str, ...] = (), suite: st
     cfg = (opts or RunOptions()).apply(bundle["config"], f"the config of run {run_id}")
     perturbations = perturbations_of(cfg, specs, suite or (None if specs else "default"))
     device = resolve_device(cfg.train.device)  # a device this machine lacks fails before any audio is read
-    prepared = prepare_data(cfg.data, cfg.features, progress=progress)
+    prepared = prepare_data(cfg.data, cfg.features, progress=progress, device=cfg.train.device)
     _check_same_test_split(tracker, run, prepared)
     scorer = Scorer.from_bundle(bundle, cfg, device)
     rows = evaluate_robustness(scorer, cfg, prepared, perturbations, progress)

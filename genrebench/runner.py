@@ -16,8 +16,9 @@ from genrebench.errors import UserError
 from genrebench.loader import RunOptions, Variant, load_variants
 from genrebench.robustness import evaluate_after_fit
 from genrebench.tracking.tags import data_tags
-from genrebench.train import fit, resolve_device
+from genrebench.train import resolve_device
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, stop_signals
+from genrebench.train.select import Selection, fit_selected
 
 
 def seeded(cfg: ExperimentConfig, offset: int) -> ExperimentConfig:
@@ -62,7 +63,7 @@ def data_for(cfg: ExperimentConfig, memo: dict, progress: bool) -> PreparedData:
     """Prepare each distinct (data, features) setting once per invocation; the cache makes repeats cheap anyway."""
     key = data_key(cfg)
     if key not in memo:
-        memo[key] = prepare_data(cfg.data, cfg.features, progress=progress)
+        memo[key] = prepare_data(cfg.data, cfg.features, progress=progress, device=cfg.train.device)
     return memo[key]
 
 
@@ -94,16 +95,21 @@ def run_tags(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData) ->
 def train_run(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData, tracker, progress: bool,
               name: str | None = None, tags: dict[str, str] | None = None, parent_run_id: str | None = None) -> dict:
     """One tracked run of `cfg` (a child of `parent_run_id` when given); its summary row."""
-    from genrebench.tracking.params import flatten
-
     name = name or f"{variant.name}-seed{cfg.train.seed}"
     all_tags = {**run_tags(variant, cfg, prepared), **(tags or {})}
-    with tracker.run(variant.experiment, name, flatten(cfg.model_dump(mode="json")), all_tags,
-                     parent_run_id=parent_run_id) as run_id:
+    with tracker.run(variant.experiment, name, run_params(cfg), all_tags, parent_run_id=parent_run_id) as run_id:
         result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress)
         tracker.log_result(result, prepared)
         evaluate_after_fit(result, cfg, prepared, tracker, run_id, progress)
     return _row(variant.name, variant.experiment, cfg, run_id, result, prepared)
+
+
+def run_params(cfg: ExperimentConfig) -> dict[str, str]:
+    """The config as a run's params. Keys a `select.grid` searches are left out until the grid has chosen (MLflow
+    keeps a param's first value, and the file's value is not what the run trains with)."""
+    from genrebench.tracking.params import flatten
+
+    return {k: v for k, v in flatten(cfg.model_dump(mode="json")).items() if k not in cfg.select.grid}
 
 
 def _row(variant: str, experiment: str, cfg: ExperimentConfig, run_id: str, result, prepared: PreparedData) -> dict:
@@ -120,12 +126,22 @@ def fit_or_checkpoint(cfg: ExperimentConfig, prepared: PreparedData, tracker, ru
     The interruption is re-raised with `run_id` attached, so the CLI can say how to resume.
     """
     try:
-        return fit(cfg, prepared, tracker, progress=progress, resume=resume)
+        result, selection = fit_selected(cfg, prepared, tracker, progress=progress, resume=resume)
     except Interrupted as exc:
         exc.run_id = run_id
         with deferred_interrupts():  # a second Ctrl-C must not cut the upload in half
             tracker.log_checkpoint(exc.checkpoint)
         raise
+    if selection is not None:
+        log_selection(tracker, selection)
+    return result
+
+
+def log_selection(tracker, selection: Selection) -> None:
+    """The grid's validation scores (`select_grid.csv`) and the chosen values as the run's params."""
+    tracker.log_params(selection.chosen)
+    tracker.write_table("select_grid.csv", *selection.table())
+    tracker.set_tags({"genrebench.selected": ", ".join(f"{k}={v}" for k, v in selection.chosen.items())})
 
 
 def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | None = None,

@@ -21,7 +21,7 @@ from genrebench.loader import SHIPPED_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ["ablation_augment", "ablation_chunk_length", "ablation_normalization", "baseline", "demo", "leak_check",
-           "seed_model", "small", "zoo"]
+           "probe", "seed_model", "small", "zoo"]
 
 
 @dataclass(frozen=True)

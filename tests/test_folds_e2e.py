@@ -15,10 +15,11 @@ from conftest import make_folder
 from mlflow import MlflowClient
 from scipy import stats as sps
 
-from genrebench import folds, runner
+from genrebench import folds
 from genrebench.errors import UserError
 from genrebench.loader import RunOptions, load_variants
 from genrebench.report import build_report
+from genrebench.train import select
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def setup(tmp_path_factory):
 
 def _interrupted_set(mp, variants, uri: str) -> KeyboardInterrupt:
     """The same fold set, stopped (as Ctrl-C would) after fold 1's first epoch."""
-    real = runner.fit
+    real = select.fit
 
     def stop_in_fold_1(cfg, prepared, tracker=None, callbacks=None, progress=True, resume=None):
         if cfg.data.split.fold == 1 and resume is None:
@@ -64,10 +65,10 @@ def _interrupted_set(mp, variants, uri: str) -> KeyboardInterrupt:
             callbacks = [*(callbacks or []), stop]
         return real(cfg, prepared, tracker, callbacks=callbacks, progress=progress, resume=resume)
 
-    mp.setattr(runner, "fit", stop_in_fold_1)
+    mp.setattr(select, "fit", stop_in_fold_1)
     with pytest.raises(KeyboardInterrupt) as caught:
         folds.run_fold_sets_loaded(variants, 1, uri, progress=False)
-    mp.setattr(runner, "fit", real)
+    mp.setattr(select, "fit", real)
     return caught.value
 
 

@@ -9,6 +9,7 @@ import torch
 
 from genrebench.bench.training import net, sample_subset, timed
 from genrebench.config import ExperimentConfig
+from genrebench.data import PreparedData
 from genrebench.models import create_model
 from genrebench.predict import predict_files
 from genrebench.train import loop
@@ -28,10 +29,10 @@ def measure_eval(state: dict, cfg: ExperimentConfig, device: torch.device, batch
                                                       device)}
 
 
-def write_bench_bundle(cfg: ExperimentConfig, labels: list[str], normalizer: dict, path: Path) -> Path:
+def write_bench_bundle(cfg: ExperimentConfig, prepared: PreparedData, normalizer: dict, path: Path) -> Path:
     """An untrained model of the experiment's architecture, bundled as `fit` bundles a trained one: predict's
     cost does not depend on the weights' values."""
-    kwargs = cfg.model_kwargs(len(labels))
+    kwargs, labels = loop.model_kwargs(cfg, prepared), prepared.labels
     model = create_model(cfg.model.name, **kwargs)
     bundle = make_bundle(model, cfg.model.name, kwargs, labels, cfg.data.audio.model_dump(mode="json"),
                          cfg.features.model_dump(mode="json"), normalizer, cfg.model_dump(mode="json"))

@@ -68,12 +68,12 @@ def measure_model(name: str, cfg: ExperimentConfig, prepared: PreparedData, devi
     off = with_augment(cfg, {})
     figures, state = measure_training(off, prepared, device, sizes, augmented=with_augment(cfg, aug["config"]))
     model = state["model"]
-    macs = forward_macs(model, (1, getattr(model, "in_channels", 1), cfg.features.n_mels, prepared.layout.frames))
+    macs = forward_macs(model, (1, getattr(model, "in_channels", 1), prepared.input_rows, prepared.layout.frames))
     figures.update(params=float(count_parameters(model)), model_macs=float(macs),
                    track_macs=float(macs * chunks_per_track(cfg)),
                    **flop_figures(macs, figures["train_loop_samples_per_s"], peak_gflops),
                    **measure_eval(state, off, device, sizes.eval_batches))
-    bundle = write_bench_bundle(off, prepared.labels, state["ds"]["normalizer"].state(),
+    bundle = write_bench_bundle(off, prepared, state["ds"]["normalizer"].state(),
                                 scratch / "bundles" / name / "model_bundle.pt")
     figures["predict_latency_ms"] = 1000 * predict_latency(bundle, predict_file, device,
                                                            sizes.predict_repeats)["predict_latency_s"]
@@ -116,7 +116,7 @@ def measure_models(settings: BenchSettings, names: list[str], device: torch.devi
     info = {"tracks": len(prepared.tracks), "audio_hours": data["audio_seconds"] / 3600,
             "generate_seconds": data["generate_seconds"] + pred["generate_seconds"],
             "chunks": prepared.summary()["chunks"], "experiment": first.name, "batch_size": first.train.batch_size,
-            "n_mels": first.features.n_mels, "frames": prepared.layout.frames,
+            "n_mels": prepared.input_rows, "frames": prepared.layout.frames,
             "bench_seconds": time.perf_counter() - clock}
     return results, peak, info
 

@@ -95,13 +95,13 @@ def measure_all(settings: BenchSettings, device: torch.device, say: Callable[[st
               f"steps each of the bare step and the real loop on {device}")
         train_figures, state = measure_training(cfg, prepared, device, sizes)
         peak = matmul_peak(device, sizes.matmul_n, sizes.matmul_reps)
-        macs = forward_macs(state["model"], (1, 1, cfg.features.n_mels, prepared.layout.frames))
+        macs = forward_macs(state["model"], (1, 1, prepared.input_rows, prepared.layout.frames))
         figures.update(train_figures, **peak, **flop_figures(macs, train_figures["train_loop_samples_per_s"],
                                                              peak["matmul_peak_gflops"]))
         stage("evaluation")
         figures.update(measure_eval(state, cfg, device, sizes.eval_batches))
         stage(f"predict: model loading, one 30 s file, a batch of {sizes.predict_files}")
-        bundle = write_bench_bundle(cfg, prepared.labels, state["ds"]["normalizer"].state(),
+        bundle = write_bench_bundle(cfg, prepared, state["ds"]["normalizer"].state(),
                                     scratch / "bundle" / "model_bundle.pt")
         figures.update(measure_predict(bundle, pred["files"][:sizes.predict_files], device, sizes.predict_repeats))
         del state  # no longer needed: free the model and datasets before the long memory run
@@ -116,7 +116,7 @@ def measure_all(settings: BenchSettings, device: torch.device, say: Callable[[st
     info = {"tracks": len(data["files"]), "audio_hours": data["audio_seconds"] / 3600,
             "generate_seconds": data["generate_seconds"] + pred["generate_seconds"],
             "chunks": prepared.summary()["chunks"], "model": cfg.model.name, "experiment": cfg.name,
-            "batch_size": cfg.train.batch_size, "n_mels": cfg.features.n_mels, "frames": prepared.layout.frames,
+            "batch_size": cfg.train.batch_size, "n_mels": prepared.input_rows, "frames": prepared.layout.frames,
             "memory_run": " ".join(["genrebench", *cmd[3:]]), "bench_seconds": time.perf_counter() - clock}
     return figures, info
 

@@ -133,7 +133,7 @@ def measure_training(cfg: ExperimentConfig, prepared: PreparedData, device: torc
     # so the figures differ only by what the loop adds around the step.
     state = loop.setup_loop(cfg, prepared, device)
     t, frames = cfg.train, prepared.layout.frames
-    x = torch.randn((t.batch_size, 1, cfg.features.n_mels, frames), device=device)
+    x = torch.randn((t.batch_size, 1, prepared.input_rows, frames), device=device)
     y = torch.randint(len(prepared.labels), (t.batch_size,), device=device)
     kinds: dict[str, Callable[[int], float]] = {
         "train_bare_samples_per_s": lambda n: bare_steps(net(state), state["optimizer"], x, y, device, n),

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from genrebench.cli.options import JsonOpt
-from genrebench.cli.printing import print_json, print_models
+from genrebench.cli.printing import print_frontends, print_json, print_models
 
 
 def models_cmd(
@@ -24,3 +24,15 @@ def models_cmd(
         print_json({"input": [1, n_mels, frames], "models": rows})
     else:
         print_models(rows, n_mels, frames)
+
+
+def frontends_cmd(as_json: JsonOpt = False) -> None:
+    """Front-ends (`features.frontend`): mel chunks, the built-in embedders and the HEAR adapter."""
+    from genrebench.data.frontends import HEAR_PARAMS, list_embedders
+
+    rows = [{"spec": "mel", "params": {}, "description": "log-mel chunks (n_mels x frames): every from-scratch model"},
+            *({"spec": f"embedding:{e['name']}", "params": e["params"], "description": e["description"]}
+              for e in list_embedders()),
+            {"spec": "hear:<module>", "params": dict.fromkeys(HEAR_PARAMS, ""),
+             "description": "an installed package implementing the HEAR 2021 API (a pretrained model's embeddings)"}]
+    print_json({"frontends": rows}) if as_json else print_frontends(rows)

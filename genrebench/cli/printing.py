@@ -409,3 +409,14 @@ def print_perturbations(rows: list[dict], suites: dict[str, list[str]]) -> None:
     out.print(table)
     for name, specs in suites.items():
         out.print(f"suite {name}: {' '.join(specs)}", highlight=False, soft_wrap=True)
+
+
+def print_frontends(rows: list[dict]) -> None:
+    """`frontends`: each SPEC form with its parameters and what it gives."""
+    table = Table(title="front-ends (features.frontend SPEC[?param=value&...]; probes read the embeddings)")
+    for col in ("spec", "parameters (defaults)", "what it gives"):
+        table.add_column(col, no_wrap=col == "spec")
+    for row in rows:
+        params = ", ".join(f"{k}={v}" if v != "" else k for k, v in row["params"].items()) or "-"
+        table.add_row(escape(row["spec"]), params, escape(row["description"]))
+    out.print(table)

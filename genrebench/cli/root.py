@@ -97,6 +97,8 @@ COMMANDS = {
              ["genrebench runs --state FAILED", "genrebench runs baseline --json"]),
     "list": (experiments.list_cmd, "List experiments, their variants and search spaces.", ["genrebench list"]),
     "models": (models.models_cmd, "List registered models with parameters and MACs.", ["genrebench models 'vgg*'"]),
+    "frontends": (models.frontends_cmd, "List front-ends: mel, built-in embedders, the HEAR adapter (probes).",
+                  ["genrebench frontends", "genrebench frontends --json"]),
     "protocols": (protocols.protocols_cmd, "List named split protocols (published splits such as gtzan-ff).",
                   ["genrebench protocols", "genrebench protocols --json"]),
     "evaluate": (evaluate.evaluate_cmd, "Re-score a run's test tracks under audio degradations (robustness).",

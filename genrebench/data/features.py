@@ -230,3 +230,42 @@ class Global(Normalizer):
 
     def load_state(self, state: dict) -> None:
         self.mean, self.std = float(state["mean"]), float(state["std"])
+
+
+@register_normalizer
+class Standard(Normalizer):
+    """Each row (mel band or embedding dimension) standardised over the training split by scikit-learn's
+    `StandardScaler`: per_band's statistics, but a row that is constant in training is centred and left unscaled,
+    as scikit-learn does, instead of divided by a tiny std. Embeddings have such rows (a random CNN's dead channel
+    is 0 on every training chunk and 0.3 on one test chunk, which per_band would turn into 300,000)."""
+
+    name = "standard"
+
+    def __init__(self) -> None:
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+
+    def fit(self, chunks: Iterable[np.ndarray]) -> Standard:
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler()
+        seen = False
+        for chunk in chunks:
+            scaler.partial_fit(np.asarray(chunk, dtype=np.float64).T)  # samples are the chunk's columns
+            seen = True
+        if not seen:
+            raise UserError("cannot fit normalization statistics: the training split has no chunks")
+        self.mean, self.scale = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
+        return self
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        if self.mean is None or self.scale is None:
+            raise RuntimeError("standard normalizer used before fit()")
+        return ((chunk - self.mean[:, None]) / self.scale[:, None]).astype(np.float32, copy=False)
+
+    def state(self) -> dict:
+        return {"name": self.name, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    def load_state(self, state: dict) -> None:
+        self.mean = np.asarray(state["mean"], dtype=np.float32)
+        self.scale = np.asarray(state["scale"], dtype=np.float32)

@@ -42,6 +42,8 @@ class PreparedData:
     layout: ChunkLayout
     report: list[dict]
     fingerprint: str
+    # Rows of a chunk as the model reads it: n_mels for mel chunks, the vector length for an embedding front-end.
+    input_rows: int
     stats: dict = field(default_factory=dict)
     # Twin pairs the split put apart (reason `twin_across_splits`): written to the data report after the skipped
     # files, but kept apart from `report` so counts of skipped files stay counts of skipped files.
@@ -173,9 +175,10 @@ def cached_features(data: DataConfig, feat: FeatureConfig,
     return tracklist, cache, extract_features([t.path for t in tracklist.tracks], cache, data.workers, progress)
 
 
-def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -> PreparedData:
+def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True, device: str = "cpu") -> PreparedData:
     """Resolve, check, cache, split and chunk a dataset; problem files are skipped and reported
-    (or, with `data.strict`, raised as one UserError)."""
+    (or, with `data.strict`, raised as one UserError). With an embedding front-end (`features.frontend`), every
+    chunk then becomes its vector (`data.embed`), computed on `device` when that is a GPU."""
     tracklist, cache, extracted = cached_features(data, feat, progress)
     layout = chunk_layout(feat, data.audio.sample_rate)
     shortest = min_samples(data.audio, feat)
@@ -206,11 +209,15 @@ def prepare_data(data: DataConfig, feat: FeatureConfig, progress: bool = True) -
         splits = assign_splits(tracklist, _twins_grouped(tracks, twins, data.duplicates, split_cfg), split_cfg)
     prepared = PreparedData(tracklist=tracklist, tracks=tracks, entries=[k[1] for k in keep], splits=splits,
                             starts=[k[2] for k in keep], layout=layout, report=report,
-                            fingerprint=_fingerprint(tracklist, extracted["entries"]),
+                            fingerprint=_fingerprint(tracklist, extracted["entries"]), input_rows=feat.n_mels,
                             stats={"decoded": extracted["decoded"], "cached": extracted["cached"],
                                    "workers": extracted["workers"], "excluded": len(tracklist.excluded)})
     _report_twins(prepared, twins, feat.hop_length / data.audio.sample_rate)
     _check_splits(prepared)
+    if feat.embeds:
+        from genrebench.data.embed import embed_prepared
+
+        prepared = embed_prepared(prepared, data, feat, device, progress)
     return prepared
 
 

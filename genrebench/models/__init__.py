@@ -5,7 +5,7 @@ Importing this package registers the built-in models.
 """
 
 # Imported for their @register_model side effects: one module per family.
-from genrebench.models import crnn, musicnn, short_chunk, stats, transformer, vgg  # noqa: F401
+from genrebench.models import crnn, musicnn, probe, short_chunk, stats, transformer, vgg  # noqa: F401
 from genrebench.models._registry import (
     count_parameters,
     create_model,
@@ -13,6 +13,7 @@ from genrebench.models._registry import (
     list_models,
     model_table,
     quick_overrides,
+    reads_vectors,
     register_model,
     select_models,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "list_models",
     "model_table",
     "quick_overrides",
+    "reads_vectors",
     "register_model",
     "select_models",
 ]

@@ -24,9 +24,11 @@ _B = TypeVar("_B", bound=ModelBuilder)
 _model_entrypoints: dict[str, ModelBuilder] = {}
 _model_descriptions: dict[str, str] = {}
 _model_quick: dict[str, dict[str, Any]] = {}
+_model_vectors: set[str] = set()
 
 
-def register_model(fn: _B | None = None, *, name: str | None = None, quick: dict[str, Any] | None = None) -> Any:
+def register_model(fn: _B | None = None, *, name: str | None = None, quick: dict[str, Any] | None = None,
+                   vectors: bool = False) -> Any:
     """Register a model builder, as ``@register_model`` or ``@register_model(name="...", quick={...})``.
 
     Args:
@@ -35,6 +37,8 @@ def register_model(fn: _B | None = None, *, name: str | None = None, quick: dict
         quick: The ``model.*`` config keys that make a tiny version of this model for ``--quick`` smoke
             runs (``{"channels": [8, 16, 32]}``, ``{"args": {"depth": 1}}``); the model's own knowledge,
             since what "smaller" means differs between a CNN, a recurrent net and a transformer.
+        vectors: Whether the model also reads one vector per chunk (an embedding front-end's input, shaped
+            ``(B, 1, dim, 1)``); a model that needs time-frequency chunks leaves it False.
 
     Returns:
         The builder unchanged (or a decorator when called with only keywords).
@@ -52,6 +56,8 @@ def register_model(fn: _B | None = None, *, name: str | None = None, quick: dict
         doc = inspect.getdoc(builder) or ""
         _model_descriptions[key] = doc.splitlines()[0].strip() if doc else ""
         _model_quick[key] = dict(quick or {})
+        if vectors:
+            _model_vectors.add(key)
         return builder
 
     return decorator if fn is None else decorator(fn)
@@ -60,6 +66,11 @@ def register_model(fn: _B | None = None, *, name: str | None = None, quick: dict
 def quick_overrides(name: str) -> dict[str, Any]:
     """The ``model.*`` keys (without the prefix) of a registered model's ``--quick`` version; {} if unknown."""
     return dict(_model_quick.get(name, {}))
+
+
+def reads_vectors(name: str) -> bool:
+    """Whether a registered model takes an embedding front-end's vectors (the probes) as well as mel chunks."""
+    return name in _model_vectors
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -124,6 +124,15 @@ def pick_baseline(runs: pd.DataFrame, requested: str | None = None) -> str:
     return order[0]
 
 
+def model_label(group: pd.DataFrame) -> str:
+    """The model a variant's runs trained, with what it read when that was not mel chunks: `mlp_probe on
+    embedding:random_cnn` (runs from before front-ends existed read mels)."""
+    models = ",".join(sorted(_column(group, "params.model.name").dropna().astype(str).unique()))
+    frontends = sorted(_column(group, "params.features.frontend").dropna().astype(str).unique())
+    read = ",".join(f for f in frontends if f != "mel")
+    return f"{models} on {read}" if read else models
+
+
 def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """One row per variant: seeds (and folds), datasets, and mean/std/95% CI of every summary metric.
 
@@ -139,7 +148,7 @@ def summary_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
                      "seed_list": ",".join(str(s) for s in group["seed"].dropna().unique()),
                      "fingerprints": ",".join(sorted(group["fingerprint"].astype(str).unique())),
                      "run_ids": ",".join(group["run_id"])}
-        row["model"] = ",".join(sorted(_column(group, "params.model.name").dropna().astype(str).unique()))
+        row["model"] = model_label(group)
         for metric in [*(m for m, _, _ in METRICS), *COST_METRICS, *CALIBRATION_METRICS]:
             values = pd.to_numeric(_column(group, f"metrics.{metric}"), errors="coerce")
             spread = _fold_ci(group, values) if folds > 1 else stats.mean_ci(values.to_numpy(dtype=float))

@@ -32,7 +32,8 @@ from genrebench.store_urls import redact_uri
 DEFAULT_OUT = Path("reports") / "index.html"
 DEFAULT_UI = "http://127.0.0.1:5000"
 # (key, heading, kind): kind `num` sorts as numbers, `text` as text.
-COLUMNS = [("rank", "rank", "num"), ("entry", "experiment / variant", "text"), ("acc", "test track acc", "num"),
+COLUMNS = [("rank", "rank", "num"), ("entry", "experiment / variant", "text"), ("model", "model (front-end)", "text"),
+           ("acc", "test track acc", "num"),
            ("ci", "95% CI", "num"), ("seeds", "seeds", "num"), ("folds", "folds", "num"),
            ("robust", "robustness change", "num"), ("ece", "test ECE", "num"), ("params", "params", "num"),
            ("macs", "MACs / 30 s", "num"), ("train", "training (s)", "num"), ("links", "links", "text")]
@@ -52,7 +53,7 @@ def entries(group: DatasetGroup) -> pd.DataFrame:
     rows = []
     for label, s in summary.iterrows():
         mine = runs[runs["label"] == label]
-        rows.append({"entry": label, "experiment": str(mine["experiment"].iloc[0]),
+        rows.append({"entry": label, "model": s["model"], "experiment": str(mine["experiment"].iloc[0]),
                      "experiment_id": str(mine["experiment_id"].iloc[0]), "leaky": bool(s["leaky"]),
                      "acc": s["test_track_acc_mean"], "ci_low": s["test_track_acc_ci_low"],
                      "ci_high": s["test_track_acc_ci_high"], "seeds": int(s["seeds"]), "folds": int(s["folds"]),
@@ -152,7 +153,8 @@ def _cells(row: pd.Series, out: Path, ui: str) -> list[tuple[str, str, str]]:
     if row["robust_runs"] and row["robust_runs"] < row["runs"]:
         robust += f" ({row['robust_runs']} of {row['runs']} runs)"
     return [(_number(row["rank"]), "—" if pd.isna(row["rank"]) else str(int(row["rank"])), "num"),
-            ("", name, "text"), (_number(row["acc"]), fmt(row["acc"]), "num"),
+            ("", name, "text"), ("", html.escape(str(row["model"])), "text"),
+            (_number(row["acc"]), fmt(row["acc"]), "num"),
             (_number(row["ci_low"]), ci, "num"), (str(row["seeds"]), str(row["seeds"]), "num"),
             (str(row["folds"]), str(row["folds"]) if row["folds"] > 1 else "—", "num"),
             (_number(row["robust"]), robust, "num"), (_number(row["ece"]), fmt(row["ece"]), "num"),
@@ -218,7 +220,7 @@ def build_leaderboard(out: Path | str = DEFAULT_OUT, tracking_uri: str | None = 
     out.write_text(render(parts, uri, out, ui), encoding="utf-8")
     table = pd.concat([f.assign(dataset=g.name) for g, f in parts], ignore_index=True)
     csv = out.with_name("leaderboard.csv")
-    table[["dataset", "rank", "entry", "leaky", "acc", "ci_low", "ci_high", "seeds", "folds", "robust", "ece",
+    table[["dataset", "rank", "entry", "model", "leaky", "acc", "ci_low", "ci_high", "seeds", "folds", "robust", "ece",
            "params", "macs", "train", "runs"]].to_csv(csv, index=False)
     return {"html": out, "csv": csv, "entries": len(table), "datasets": len(parts),
             "experiments": int(table["experiment"].nunique())}

@@ -262,6 +262,10 @@ def load_study_job(spec: str, settings: StudySettings, sets: list[str], quick: b
         raise UserError(f"{spec}: a study searches one configuration, but this file sweeps into {len(variants)} "
                         "variants; search its base experiment instead")
     cfg = variants[0].config
+    if cfg.select.grid:
+        # A trial trains one configuration; a grid inside it would choose on validation what the study chooses.
+        raise UserError(f"{spec}: select.grid chooses settings inside each run, and a study searches its own "
+                        "space; drop the grid (--set 'select.grid={}') and search those keys in the space")
     space = load_space(settings.space)
     settings = replace(settings, pruner=resolve_pruner(settings.pruner, objectives))
     make_sampler(settings.sampler, space, settings.seed, settings.space, settings.n_trials)
@@ -299,7 +303,7 @@ def run_study(job: WorkerJob, progress: bool = True) -> dict:
     """Run (or resume) the study to N finished trials; returns the summary dict `finalize` builds."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happened, once per trial
     tracker = MlflowTracker(job.settings.tracking_uri)
-    prepared = prepare_data(job.cfg.data, job.cfg.features, progress=progress)
+    prepared = prepare_data(job.cfg.data, job.cfg.features, progress=progress, device=job.cfg.train.device)
     study, job, added = _setup(job, tracker, prepared)
     deadline = time.time() + job.settings.timeout if job.settings.timeout else None
     job = replace(job, deadline=deadline)

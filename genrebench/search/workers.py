@@ -68,7 +68,7 @@ def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]
     storage = tickets.make_storage(job.url, s.heartbeat)
     study = _open_study(job, storage)
     tracker = MlflowTracker(s.tracking_uri)
-    prepared = prepared or prepare_data(job.cfg.data, job.cfg.features, progress=False)
+    prepared = prepared or prepare_data(job.cfg.data, job.cfg.features, progress=False, device=job.cfg.train.device)
     ctx = TrialContext(job.study_name, job.experiment, job.cfg, job.space, job.parent_run_id, s.heartbeat,
                        job.objectives, job.bases, memo={data_key(job.cfg): prepared})
     ran: Counter = Counter()

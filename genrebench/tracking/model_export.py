@@ -58,15 +58,11 @@ def _log_pytorch_model(bundle: dict, model_id: str) -> None:
     import mlflow.pytorch
     import numpy as np
 
-    from genrebench.config import AudioConfig, FeatureConfig
-    from genrebench.data.features import chunk_layout
-    from genrebench.train.bundle import model_from_bundle
+    from genrebench.train.bundle import chunk_shape, model_from_bundle
 
     model = model_from_bundle(bundle)
-    feat = FeatureConfig(**bundle["features"])
-    frames = chunk_layout(feat, AudioConfig(**bundle["audio"]).sample_rate).frames
     # A batch of two lets torch.export keep the batch dimension dynamic.
-    example = np.zeros((2, 1, feat.n_mels, frames), dtype=np.float32)
+    example = np.zeros((2, 1, *chunk_shape(bundle)), dtype=np.float32)
     common = {"name": "model", "model_id": model_id, "pip_requirements": _pip_requirements()}
     try:
         with warnings.catch_warnings():

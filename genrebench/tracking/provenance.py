@@ -47,6 +47,9 @@ def result_tags(result: Result, prepared: PreparedData) -> dict[str, str]:
     if "test_twins_in_train" in prepared.stats:
         tags[TEST_TWINS_TAG] = str(prepared.stats["test_twins_in_train"])
         tags[TWIN_PAIRS_TAG] = str(prepared.stats["twin_pairs"])
+    if "embedded" in prepared.stats:  # how many chunk vectors this run computed (0: the cache had them all)
+        tags["genrebench.embedded"] = str(prepared.stats["embedded"])
+        tags["genrebench.embeddings_cached"] = str(prepared.stats["embeddings_cached"])
     if commit != "unknown":
         dirty = _git("status", "--porcelain", "--untracked-files=no")
         tags["git.dirty"] = str(bool(dirty)).lower()

@@ -51,6 +51,16 @@ def load_bundle(path: Path | str) -> dict:
     return bundle
 
 
+def chunk_shape(bundle: dict) -> tuple[int, int]:
+    """(rows, frames) of one model input: the mel chunk, or one column of an embedding front-end's vector."""
+    from genrebench.config import AudioConfig, FeatureConfig
+    from genrebench.data.features import chunk_layout
+
+    feat = FeatureConfig(**bundle["features"])
+    rows = int(bundle["model_kwargs"].get("n_mels", feat.n_mels))
+    return rows, 1 if feat.embeds else chunk_layout(feat, AudioConfig(**bundle["audio"]).sample_rate).frames
+
+
 def model_from_bundle(bundle: dict) -> torch.nn.Module:
     """The bundle's architecture from the registry, with its weights, in eval mode."""
     model = create_model(bundle["model_name"], **bundle["model_kwargs"])

@@ -27,11 +27,15 @@ def chunks_per_track(cfg: ExperimentConfig, seconds: float = TRACK_SECONDS) -> i
     return max(1, len(layout.starts(int(round(seconds * cfg.data.audio.sample_rate)), 0)))
 
 
-def model_cost(model: nn.Module, cfg: ExperimentConfig, device: torch.device) -> dict[str, float]:
-    """`model_macs` (one chunk), `track_macs` (every chunk of a 30 s track) and `predict_ms` (median of 5
-    forward passes over those chunks as one batch, after a warm-up pass, on `device`)."""
-    frames = chunk_layout(cfg.features, cfg.data.audio.sample_rate).frames
-    shape = (getattr(model, "in_channels", 1), cfg.features.n_mels, frames)
+def model_cost(model: nn.Module, cfg: ExperimentConfig, device: torch.device, rows: int,
+               frames: int) -> dict[str, float]:
+    """`model_macs` (one chunk of `rows` x `frames`), `track_macs` (every chunk of a 30 s track) and `predict_ms`
+    (median of 5 forward passes over those chunks as one batch, after a warm-up pass, on `device`).
+
+    With an embedding front-end a chunk is its vector (frames 1); the front-end's MACs per chunk are added to
+    `model_macs` and `track_macs` and given alone as `frontend_macs`, so a probe is costed with what it stands on.
+    `predict_ms` stays the model's time on its inputs, for every model alike."""
+    shape = (getattr(model, "in_channels", 1), rows, frames)
     n = chunks_per_track(cfg)
     macs = forward_macs(model, (1, *shape))
     was_training = model.training
@@ -49,5 +53,11 @@ def model_cost(model: nn.Module, cfg: ExperimentConfig, device: torch.device) ->
                 seconds.append(time.perf_counter() - start)
     finally:
         model.train(was_training)
+    extra = {}
+    if cfg.features.embeds:
+        from genrebench.data.embed import frontend_macs
+
+        extra = {"frontend_macs": float(frontend_macs(cfg.features, cfg.data.audio))}
+        macs += int(extra["frontend_macs"])
     return {"model_macs": float(macs), "track_macs": float(macs * n),
-            "predict_ms": 1000 * statistics.median(seconds[1:])}
+            "predict_ms": 1000 * statistics.median(seconds[1:]), **extra}

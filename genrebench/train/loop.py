@@ -230,12 +230,18 @@ def _named(split: str, ev: SplitEval, names: list[str], prefix: str = "") -> dic
     return {name: ev.metrics[name[len(head):]] for name in names}
 
 
+def model_kwargs(cfg: ExperimentConfig, prepared: PreparedData) -> dict:
+    """What the model is built with: the experiment's arguments, sized to the data's inputs (the rows of a chunk
+    are the mel bands, or an embedding front-end's vector length, known once the data is prepared)."""
+    return {**cfg.model_kwargs(len(prepared.labels)), "n_mels": prepared.input_rows}
+
+
 def setup_loop(cfg: ExperimentConfig, prepared: PreparedData, device: torch.device) -> dict:
     """Seeded model, loaders, optimizer and scheduler, plus the empty best-so-far state: the loop's state."""
     seed_everything(cfg.train.seed, device)
     t = cfg.train
     ds = build_datasets(prepared, cfg.features.normalization)
-    model = create_model(cfg.model.name, **cfg.model_kwargs(len(prepared.labels))).to(device)
+    model = create_model(cfg.model.name, **model_kwargs(cfg, prepared)).to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # `net` runs the batches; `model` holds the weights (a compiled module prefixes its state_dict keys).
@@ -379,13 +385,13 @@ def _finish(cfg, prepared, loop: dict, device, seconds: float, evaluate_test: bo
     if cfg.train.compile and len(history) > 1:
         later = float(np.median([h["epoch_seconds"] for h in history[1:]]))
         final["compile_seconds"] = max(0.0, history[0]["epoch_seconds"] - later)
-    final.update(model_cost(model, cfg, device))
+    final.update(model_cost(model, cfg, device, prepared.input_rows, prepared.layout.frames))
     test = None
     if evaluate_test:
         test, test_final = _test_scores(model, loaders, device, prepared, temperature)
         final.update(test_final)
     config = cfg.model_dump(mode="json")
-    bundle = make_bundle(model, cfg.model.name, cfg.model_kwargs(len(prepared.labels)),
+    bundle = make_bundle(model, cfg.model.name, model_kwargs(cfg, prepared),
                          prepared.labels, cfg.data.audio.model_dump(mode="json"),
                          cfg.features.model_dump(mode="json"), ds["normalizer"].state(), config,
                          temperature=temperature or 1.0)

@@ -18,7 +18,8 @@ import torch
 from genrebench.config import ExperimentConfig
 from genrebench.data.cache import FeatureCache, default_cache_dir
 from genrebench.data.dataset import ChunkDataset
-from genrebench.data.features import Normalizer, create_normalizer, min_samples
+from genrebench.data.embed import embed_entries
+from genrebench.data.features import Normalizer, chunk_layout, create_normalizer, min_samples
 from genrebench.data.perturb import IDENTITY, Perturbation, parse_spec, parse_specs
 from genrebench.data.prepare import PreparedData, extract_features
 from genrebench.errors import UserError
@@ -105,15 +106,21 @@ def degraded(clean: PreparedData, cfg: ExperimentConfig, perturbation: Perturbat
     cache = FeatureCache(default_cache_dir(data.cache_dir), data.audio, feat, perturbation)
     extracted = extract_features([t.path for t in clean.tracks], cache, data.workers, progress)
     shortest = min_samples(data.audio, feat)
+    layout = chunk_layout(feat, data.audio.sample_rate)
     starts = []
     for track, entry in zip(clean.tracks, extracted["entries"], strict=True):
         where = f"{clean.tracklist.relpath(track)} under {perturbation.spec}"
         if entry.problem is not None:
             raise UserError(f"{where}: {entry.problem.reason} ({entry.problem.detail})")
-        starts.append(clean.layout.starts(entry.n_samples, shortest))
+        starts.append(layout.starts(entry.n_samples, shortest))
         if not starts[-1]:
             raise UserError(f"{where}: {entry.n_samples / data.audio.sample_rate:.2f} s is too short to chunk")
-    return replace(clean, entries=extracted["entries"], starts=starts), extracted["decoded"]
+    entries = extracted["entries"]
+    if feat.embeds:  # the degraded mels (or audio) through the run's front-end, cached under the perturbation
+        entries, _ = embed_entries([t.path for t in clean.tracks], entries, data, feat, cfg.train.device, progress,
+                                   perturbation)
+        starts = [[s // layout.stride for s in track_starts] for track_starts in starts]
+    return replace(clean, entries=entries, starts=starts), extracted["decoded"]
 
 
 def evaluate_robustness(scorer: Scorer, cfg: ExperimentConfig, prepared: PreparedData,
