@@ -79,3 +79,17 @@ def _isolated_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_folder(tmp_path) -> Path:
     return make_folder(tmp_path / "data")
+
+
+def live_processes(procs: list) -> list:
+    """The `psutil.Process`es of `procs` still running (a zombie has ended: it only waits to be reaped)."""
+    import psutil
+
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out

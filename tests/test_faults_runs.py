@@ -203,24 +203,3 @@ def test_corrupted_cache_entry_is_detected_and_rebuilt(data, tmp_path):
     assert "damaged" in second.stderr and "checksum" in second.stderr and npy.stem in second.stderr
     assert "decoded 1, reused 17" in second.stdout
     assert np.array_equal(np.load(npy), good)
-
-
-def _ui_first_lines(tmp: Path, *args: str) -> tuple[str, str]:
-    """Start `genrebench ui`, read what it says before mlflow starts serving, then stop its whole group."""
-    proc = subprocess.Popen([sys.executable, "-m", "genrebench", "ui", "--port", "0", *args], cwd=tmp,
-                            env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        first = proc.stdout.readline()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-    return first, stderr
-
-
-def test_ui_binds_loopback_unless_told_and_then_warns(tmp_path):
-    first, stderr = _ui_first_lines(tmp_path)
-    assert "at http://127.0.0.1:0" in first and "warning" not in stderr
-    first, stderr = _ui_first_lines(tmp_path, "--host", "0.0.0.0")
-    assert "at http://0.0.0.0:0" in first
-    assert "warning: binding to 0.0.0.0: anyone who can reach this port can read your runs" in stderr

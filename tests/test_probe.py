@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from genrebench.config import at_point, grid_points
 from genrebench.data import prepare_data
 from genrebench.data.perturb import parse_spec
+from genrebench.errors import UserError
 from genrebench.loader import RunOptions, load_experiment
 from genrebench.predict import predict_file
 from genrebench.runner import run_experiment
@@ -43,15 +44,19 @@ def tones(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_runs(tones, tmp_path_factory):
-    """`run probe --quick` twice on one store and one cache: the second must compute no embedding."""
+    """`run probe --quick`, then again on the same store and cache with one epoch and no grid (all the second run
+    has to show is that it computes no embedding)."""
     tmp = tmp_path_factory.mktemp("probe")
     mp = pytest.MonkeyPatch()
     mp.setenv("GENREBENCH_CACHE", str(tmp / "cache"))
     mp.syspath_prepend(str(HEAR_MODULES))
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    opts = RunOptions(data=str(tones))
     try:
-        first, second = (run_experiment("probe", SETS, quick=True, opts=RunOptions(data=str(tones)), tracking_uri=uri,
-                                        progress=False) for _ in range(2))
+        first = run_experiment("probe", [*SETS, "select.grid={model.hidden: [[], [64]]}", "train.lr=0.01",
+                                         "train.epochs=15"], quick=True, opts=opts, tracking_uri=uri, progress=False)
+        second = run_experiment("probe", [*SETS, "select.grid={}"], quick=True, epochs=1, opts=opts,
+                                tracking_uri=uri, progress=False)
     finally:
         mp.undo()
     return {"uri": uri, "first": first, "second": second}
@@ -76,27 +81,26 @@ def test_selection_is_on_validation_and_the_chosen_point_is_the_run(two_runs):
         path = client.download_artifacts(row["run_id"], "select_grid.csv")
         with open(path, newline="") as fh:
             grid = list(csv.DictReader(fh))
-        assert [(g["model.hidden"], g["train.lr"]) for g in grid] == [("[]", "0.01"), ("[]", "0.001"),
-                                                                     ("[64]", "0.01"), ("[64]", "0.001")]
+        assert [g["model.hidden"] for g in grid] == ["[]", "[64]"]
         assert "test_track_acc" not in grid[0]  # the grid never saw the test split
         scores = [float(g["val_best_track_acc"]) for g in grid]
         chosen = [g for g in grid if g["chosen"] == "True"]
         assert len(chosen) == 1 and chosen[0] is grid[scores.index(max(scores))]  # first of equals
         # The run trained the chosen point: its params, and the same validation score (same seed, same data).
-        assert run.data.params["train.lr"] == chosen[0]["train.lr"]
         assert run.data.params["model.hidden"] == chosen[0]["model.hidden"]
+        assert run.data.params["train.lr"] == "0.01"  # not in the grid: logged when the run started
         assert run.data.metrics["val_best_track_acc"] == pytest.approx(max(scores), abs=1e-12)
-        assert run.data.tags["genrebench.selected"] == f"model.hidden={chosen[0]['model.hidden']}, " \
-                                                       f"train.lr={chosen[0]['train.lr']}"
+        assert run.data.tags["genrebench.selected"] == f"model.hidden={chosen[0]['model.hidden']}"
 
 
-def test_a_second_run_computes_no_embedding_and_scores_the_same(two_runs):
+def test_a_second_run_computes_no_embedding(two_runs):
     client = MlflowClient(two_runs["uri"])
     for first, second in zip(two_runs["first"], two_runs["second"], strict=True):
+        assert first["variant"] == second["variant"]
         tags1, tags2 = (client.get_run(r["run_id"]).data.tags for r in (first, second))
         assert (tags1["genrebench.embedded"], tags1["genrebench.embeddings_cached"]) == ("15", "0")
         assert (tags2["genrebench.embedded"], tags2["genrebench.embeddings_cached"]) == ("0", "15")
-        assert first["test_track_acc"] == second["test_track_acc"]
+        assert "genrebench.selected" not in tags2  # no grid: the run trained its config once
 
 
 def _probe_fit(root, frontend: str):
@@ -148,40 +152,44 @@ def _cli(*args, env=None):
                           env={**os.environ, **(env or {})})
 
 
+def test_a_bad_front_end_is_one_line_and_exit_2():
+    res = _cli("run", "probe", "--quick", "--set", "features.frontend=hear:no_such_hear_module")
+    lines = without_progress(res.stderr)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert lines == ["error: --set features.frontend: 'hear:no_such_hear_module': no module named "
+                     "'no_such_hear_module'; install a package that implements the HEAR API (see docs/probes.md)"]
+
+
 @pytest.mark.parametrize(("sets", "expected"), [
-    (["features.frontend=hear:no_such_hear_module"], "no module named 'no_such_hear_module'"),
     (["features.frontend=embedding:random_cn"], "did you mean random_cnn"),
     (["features.frontend=embedding:random_cnn?seed=x"], "seed='x' must be int"),
     (["features.frontend=embedding:random_cnn", "model.name=vgg_baseline"], "model 'vgg_baseline' reads mel chunks"),
     (["features.frontend=embedding:random_cnn", "augment.random_crop=true"], "augment.random_crop cannot follow"),
 ])
-def test_bad_front_ends_are_one_line_errors(sets, expected):
-    res = _cli("run", "probe", "--quick", *(arg for s in sets for arg in ("--set", s)))
-    lines = without_progress(res.stderr)
-    assert res.returncode == 2, res.stderr
-    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in res.stderr, res.stderr
+def test_bad_front_ends_fail_when_the_experiment_loads(sets, expected):
+    with pytest.raises(UserError, match=re.escape(expected)):
+        load_experiment("probe", quick=True, sets=sets)
 
 
-def test_a_module_that_breaks_the_api_is_named(tmp_path, tones):
+def test_a_module_that_breaks_the_api_is_named(tmp_path, tones, monkeypatch):
     (tmp_path / "wronghear.py").write_text(
         "import torch\nclass M:\n    sample_rate = 16000\n    scene_embedding_size = 8\n"
         "def load_model(path=''):\n    return M()\n"
         "def get_scene_embeddings(audio, model):\n    return torch.zeros(audio.shape[0], 7)\n")
-    res = _cli("run", "probe", "--quick", "--data", str(tones), *(a for s in SETS for a in ("--set", s)),
-               "--set", "features.frontend=hear:wronghear", env={"PYTHONPATH": str(tmp_path)})
-    lines = without_progress(res.stderr)
-    assert res.returncode == 2, res.stderr
-    shape = re.compile(r"hear:wronghear.*returned shape \((\d+), 7\) for \1 clip\(s\); expected \(\1, 8\)")
-    assert len(lines) == 1 and shape.search(lines[0]), res.stderr
-    assert "Traceback" not in res.stderr
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (variant,) = load_experiment("probe", quick=True, sets=[*SETS, f"data.source={tones}",
+                                                            "features.frontend=hear:wronghear"])
+    shape = r"hear:wronghear.*returned shape \((\d+), 7\) for \1 clip\(s\); expected \(\1, 8\)"
+    with pytest.raises(UserError, match=shape):
+        prepare_data(variant.config.data, variant.config.features, progress=False)
 
 
-def test_a_study_refuses_an_experiment_that_selects_inside_its_runs(tmp_path):
-    res = _cli("study", "probe", "--quick", "--trials", "1", "--storage", f"sqlite:///{tmp_path / 'o.db'}",
-               "--set", "features.frontend=embedding:mel_stats")
-    lines = without_progress(res.stderr)
-    assert res.returncode == 2 and len(lines) == 1, res.stderr
-    assert "select.grid chooses settings inside each run" in lines[0]
+def test_a_study_refuses_an_experiment_that_selects_inside_its_runs():
+    from genrebench.search.job import StudySettings
+    from genrebench.search.study import load_study_job
+
+    with pytest.raises(UserError, match="select.grid chooses settings inside each run"):
+        load_study_job("probe", StudySettings(), ["features.frontend=embedding:mel_stats"], True, None, RunOptions())
 
 
 @pytest.mark.slow

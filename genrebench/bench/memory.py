@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from genrebench.children import OwnedGroup
 from genrebench.data.prepare import PreparedData
 
 GIB = 1024**3
@@ -44,11 +45,14 @@ def measure_run_memory(cmd: list[str], log_path: Path, prepared: PreparedData) -
         RuntimeError: The run failed; the message ends with the tail of its output (all of it is in `log_path`).
     """
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(log_path), *cmd], capture_output=True, text=True)
+    # Its own process group: a bench stopped by Ctrl-C or SIGTERM stops the launcher, the run and its workers.
+    with OwnedGroup([sys.executable, "-c", _LAUNCHER, str(log_path), *cmd], stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True) as launcher:
+        stdout, stderr = launcher.proc.communicate()
     seconds = time.perf_counter() - start
-    report = json.loads(done.stdout) if done.returncode == 0 else {"exit": done.returncode}
+    report = json.loads(stdout) if launcher.proc.returncode == 0 else {"exit": launcher.proc.returncode}
     if report["exit"] != 0:
-        tail = (log_path.read_text(errors="replace") if log_path.is_file() else done.stderr)[-2000:]
+        tail = (log_path.read_text(errors="replace") if log_path.is_file() else stderr)[-2000:]
         raise RuntimeError(f"bench: the memory run exited {report['exit']} ({log_path}):\n{tail}")
     # ru_maxrss is KiB on Linux, bytes on macOS.
     rss = report["maxrss"] * (1 if sys.platform == "darwin" else 1024)

@@ -43,17 +43,17 @@ def bench_cmd(
     experiment `benchmarks` (with --models: a parent run and one child run per model).
     """
     from genrebench.bench import BenchSettings, missed_targets, run_bench, run_models_bench
+    from genrebench.train.checkpoint import stop_signals
 
     use_experiments_dir(experiments_dir)
     patterns = tuple(p.strip() for p in models.split(",") if p.strip()) if models is not None else ()
     settings = BenchSettings(quick=quick, device=device, experiment=experiment, work_dir=work_dir,
                              tracking_uri=tracking_uri, models=patterns)
-    if models is not None:
-        res = run_models_bench(settings, say=_stage_line, progress=progress.enabled())
-        print_json(res) if as_json else print_bench_models(res)
-    else:
-        res = run_bench(settings, say=_stage_line, progress=progress.enabled())
-        print_json(res) if as_json else print_bench(res)
+    # SIGTERM unwinds as Ctrl-C does, so the memory run's process group and the worker pools are stopped.
+    measure, show = (run_models_bench, print_bench_models) if models is not None else (run_bench, print_bench)
+    with stop_signals():
+        res = measure(settings, say=_stage_line, progress=progress.enabled())
+    print_json(res) if as_json else show(res)
     failed = missed_targets(res)
     if check and failed:
         err.print(f"bench --check: {len(failed)} target(s) missed: {', '.join(failed)}", highlight=False,

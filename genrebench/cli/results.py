@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -80,17 +79,21 @@ def runs_cmd(
 def ui_cmd(
     host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind; non-loopback exposes your runs.")]
     = "127.0.0.1",
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port.")] = 5000,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port (must be free: a busy one is an error).")] = 5000,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the UI in a browser once it answers.")] = False,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Start `mlflow ui` on this project's store."""
-    import subprocess
+    """Start `mlflow ui` on this project's store; Ctrl-C (or SIGTERM, SIGHUP) stops the whole server.
 
-    from genrebench.store_urls import redact_uri, resolve_tracking_uri
+    The URL is printed once the server answers. A server that ends on its own ends this command with its code.
+    """
+    from genrebench.cli.printing import error_line
+    from genrebench.store_urls import resolve_tracking_uri
+    from genrebench.ui import check_port, serve
 
-    uri = resolve_tracking_uri(tracking_uri)
     if host not in ("127.0.0.1", "localhost", "::1"):
         warn(f"binding to {host}: anyone who can reach this port can read your runs")
-    out.print(f"mlflow ui on {redact_uri(uri)} at http://{host}:{port}", highlight=False, soft_wrap=True)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    raise typer.Exit(subprocess.call(cmd))
+    check_port(host, port)  # first: a busy port is an error in a second, before a remote store is even probed
+    uri = resolve_tracking_uri(tracking_uri)
+    raise typer.Exit(serve(uri, host, port, open_browser,
+                           say=lambda text: out.print(text, highlight=False, soft_wrap=True), warn=error_line))

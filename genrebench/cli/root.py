@@ -109,7 +109,8 @@ COMMANDS = {
     "bench": (bench.bench_cmd, "Measure speed and memory against the harness's targets.",
               ["genrebench bench --quick --check", "genrebench bench --json > bench.json",
                "genrebench bench --models all"]),
-    "ui": (results.ui_cmd, "Open the MLflow UI on this project's runs.", ["genrebench ui --port 5001"]),
+    "ui": (results.ui_cmd, "Open the MLflow UI on this project's runs (stops with Ctrl-C, server and all).",
+           ["genrebench ui --port 5001", "genrebench ui --open"]),
     "predict": (predict.predict_cmd, "Classify audio files or folders with a trained model.",
                 ["genrebench predict song.wav --run 0d18", "genrebench predict music/ --model model_bundle.pt --json"]),
 }

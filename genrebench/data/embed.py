@@ -21,13 +21,12 @@ import hashlib
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
+from genrebench.children import worker_pool
 from genrebench.config import AudioConfig, DataConfig, FeatureConfig
 from genrebench.data.audio import load_checked
 from genrebench.data.cache import Entry, FeatureCache, default_cache_dir, params_key
@@ -204,8 +203,7 @@ def _run(jobs: list[dict], device: str, n_workers: int, spec: str, progress: boo
                 task.advance()
             return results
         threads = max(1, (os.cpu_count() or 1) // n_workers)
-        with ProcessPoolExecutor(n_workers, mp_context=get_context("forkserver"), initializer=_init_worker,
-                                 initargs=(threads, list(sys.path))) as pool:
+        with worker_pool(n_workers, initializer=_init_worker, initargs=(threads, list(sys.path))) as pool:
             for res in pool.map(embed_one, jobs, chunksize=max(1, len(jobs) // (8 * n_workers))):
                 results.append(res)
                 task.advance()

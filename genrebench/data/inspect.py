@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
+from genrebench.children import worker_pool
 from genrebench.config import AudioConfig
 from genrebench.data.audio import TOO_SHORT, load_checked, probe
 from genrebench.data.sources import TrackList
@@ -37,7 +36,7 @@ def inspect_dataset(tracklist: TrackList, audio: AudioConfig, workers: int = 1, 
                 rows.append(inspect_file(p, cfg))
                 task.advance()
         else:
-            with ProcessPoolExecutor(min(workers, len(paths)), mp_context=get_context("forkserver")) as pool:
+            with worker_pool(min(workers, len(paths))) as pool:
                 rows = []
                 for row in pool.map(inspect_file, paths, [cfg] * len(paths), chunksize=4):
                     rows.append(row)

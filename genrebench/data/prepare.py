@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
+from genrebench.children import worker_pool
 from genrebench.config import DataConfig, FeatureConfig, SplitConfig, SynthConfig
 from genrebench.data.audio import TOO_SHORT
 from genrebench.data.cache import Entry, FeatureCache, StatIndex, default_cache_dir, extract_one
@@ -144,8 +143,7 @@ def _extract_misses(paths: list[Path], cache: FeatureCache, workers: int, progre
                 results.append(extract_one(str(p), *args))
                 task.advance()
         else:
-            # forkserver: safe next to torch's threads, unlike fork, and cheaper to start than spawn.
-            with ProcessPoolExecutor(n_workers, mp_context=get_context("forkserver")) as pool:
+            with worker_pool(n_workers) as pool:
                 for res in pool.map(extract_one, [str(p) for p in paths], *[[a] * len(paths) for a in args],
                                     chunksize=max(1, len(paths) // (8 * n_workers))):
                     results.append(res)

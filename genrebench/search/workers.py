@@ -122,6 +122,9 @@ def run_workers(job: WorkerJob, prepared: PreparedData) -> None:
             p.terminate()  # SIGTERM: each worker ends its trial FAIL and its MLflow run KILLED
         for p in procs:
             p.join(30)
+            if p.is_alive():  # stuck past the grace: it must not outlive the study
+                p.kill()
+                p.join()
         raise
     failed = [p.name for p in procs if p.exitcode not in (0, None)]
     if failed:

@@ -1,7 +1,8 @@
 """Real servers for the integration suite: a throw-away PostgreSQL cluster and an `mlflow server` on loopback.
 
 Nothing is installed here: PostgreSQL comes from the machine (Debian's `postgresql` package, which `.ci/run`
-installs when missing). Every process is started by us, remembered by its pid and stopped by that pid.
+installs when missing). Each server runs in a process group of its own (`genrebench.children.OwnedGroup`) and is
+stopped as a group: postgres's backends and the mlflow server's uvicorn and job processes go with it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from genrebench.children import OwnedGroup
 
 
 class Unavailable(Exception):
@@ -84,7 +87,7 @@ def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None =
 class Postgres:
     """A PostgreSQL cluster in a temporary folder, listening on 127.0.0.1:`port` with trust auth."""
 
-    proc: subprocess.Popen
+    group: OwnedGroup
     port: int
     folder: Path
 
@@ -100,7 +103,7 @@ class Postgres:
 
     def stop(self) -> None:
         # SIGINT is PostgreSQL's "fast shutdown": clients disconnected, no waiting for them to leave.
-        stop(self.proc, signal.SIGINT)
+        self.group.stop(grace=30, first=signal.SIGINT)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -121,12 +124,12 @@ def start_postgres() -> Postgres:
     port = free_port()
     # fsync off: a test cluster never has to survive a power cut, and syncs would dominate its time.
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                                 "-k", str(folder), "-c", "fsync=off", "-c", "max_connections=200"],
-                                stdout=fh, stderr=subprocess.STDOUT, cwd=folder, **as_user)
-    server = Postgres(proc, port, folder)
+        group = OwnedGroup([str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+                            "-k", str(folder), "-c", "fsync=off", "-c", "max_connections=200"],
+                           stdout=fh, stderr=subprocess.STDOUT, cwd=folder, **as_user)
+    server = Postgres(group, port, folder)
     try:
-        wait_until(lambda: _accepts(server), 30, "postgres", proc, log)
+        wait_until(lambda: _accepts(server), 30, "postgres", group.proc, log)
     except BaseException:
         server.stop()
         raise
@@ -147,7 +150,7 @@ def _accepts(server: Postgres) -> bool:
 class MlflowServer:
     """`mlflow server` with a SQL backend store and a served artifact folder, on 127.0.0.1:`port`."""
 
-    proc: subprocess.Popen
+    group: OwnedGroup
     port: int
     backend: str
     artifacts: Path
@@ -165,8 +168,10 @@ class MlflowServer:
             return False
 
     def stop(self) -> None:
-        # `mlflow server` forwards SIGTERM to its uvicorn process, so stopping it by its pid stops them all.
-        stop(self.proc, signal.SIGTERM)
+        # `mlflow server` forwards SIGTERM to its uvicorn workers and waits for them (the shutdown the test's
+        # restart is timed against); the group stop then ends whatever is still left of it.
+        stop(self.group.proc, signal.SIGTERM)
+        self.group.stop(grace=30)
 
 
 def start_mlflow(backend: str, artifacts: Path, log: Path, port: int | None = None) -> MlflowServer:
@@ -175,13 +180,13 @@ def start_mlflow(backend: str, artifacts: Path, log: Path, port: int | None = No
     # Two HTTP workers and no background job runner: enough for a few clients on a 2-core machine.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with open(log, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
-                                 "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
-                                 "--port", str(port), "--workers", "2"],
-                                stdout=fh, stderr=subprocess.STDOUT, env=env)
-    server = MlflowServer(proc, port, backend, artifacts, log)
+        group = OwnedGroup([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+                            "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
+                            "--port", str(port), "--workers", "2"],
+                           stdout=fh, stderr=subprocess.STDOUT, env=env)
+    server = MlflowServer(group, port, backend, artifacts, log)
     try:
-        wait_until(server.healthy, 120, "mlflow server", proc, log)
+        wait_until(server.healthy, 120, "mlflow server", group.proc, log)
     except BaseException:
         server.stop()
         raise

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from servers import Unavailable, start_mlflow, start_postgres, stop, wait_until
 
 from genrebench.search import storage as tickets
+from genrebench.train.checkpoint import stop_signals
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +47,16 @@ def servers(tmp_path_factory):
         pytest.skip(str(exc))
     tmp = tmp_path_factory.mktemp("servers")
     started = [pg]
-    try:
-        backend, optuna_url = pg.create_database("mlflow"), pg.create_database("optuna")
-        server = start_mlflow(backend, tmp / "artifacts", tmp / "mlflow-server.log")
-        started.append(server)
-        yield {"pg": pg, "optuna": optuna_url, "mlflow": server, "started": started}
-    finally:
-        for proc in reversed(started):
-            proc.stop()
+    # SIGTERM to pytest unwinds as Ctrl-C does, so this teardown still stops the servers' process groups.
+    with stop_signals():
+        try:
+            backend, optuna_url = pg.create_database("mlflow"), pg.create_database("optuna")
+            server = start_mlflow(backend, tmp / "artifacts", tmp / "mlflow-server.log")
+            started.append(server)
+            yield {"pg": pg, "optuna": optuna_url, "mlflow": server, "started": started}
+        finally:
+            for proc in reversed(started):
+                proc.stop()
 
 
 def _worker(i: int, tmp: Path, data: Path, servers: dict) -> subprocess.Popen:
