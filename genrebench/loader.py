@@ -229,8 +229,9 @@ def check_registered(cfg: ExperimentConfig, where: Callable[[str], str]) -> None
     check_frontend_and_model(cfg, where)
     check_model_arguments(cfg, where)
     for point in grid_points(cfg):  # a grid may change the model: each point must build and read the front-end
-        check_frontend_and_model(at_point(cfg, point), lambda key: where("select.grid"))
-        check_model_arguments(at_point(cfg, point), lambda key: where("select.grid"))
+        chosen = at_point(cfg, point)
+        check_frontend_and_model(chosen, lambda key: where("select.grid"))
+        check_model_arguments(chosen, lambda key: where("select.grid"))
     check_perturbations(cfg, where)
 
 

@@ -60,7 +60,7 @@ def _answers(url: str) -> bool:
 
 def wait_healthy(server: OwnedGroup, url: str, timeout: float = HEALTH_TIMEOUT) -> int | None:
     """None once `url/health` answers; the server's exit code if it ends first. A server that neither answers nor
-    ends within `timeout` is stopped, and that is an error."""
+    ends within `timeout` is an error (the caller stops it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
@@ -68,7 +68,6 @@ def wait_healthy(server: OwnedGroup, url: str, timeout: float = HEALTH_TIMEOUT) 
         if _answers(url):
             return None
         time.sleep(_POLL)
-    server.stop()
     raise UserError(f"mlflow ui did not answer at {url}/health within {timeout:.0f} s; stopped it")
 
 

@@ -230,11 +230,21 @@ def embed_prepared(prepared, data: DataConfig, feat: FeatureConfig, device: str,
 def frontend_macs(feat: FeatureConfig, audio: AudioConfig) -> int:
     """Multiply-accumulates the front-end spends on one chunk, counted by torch's FlopCounterMode on a silent chunk
     (convolutions and matrix products; 0 for `mel_stats`, whose means are not MACs). A probe's own MACs are tiny,
-    so without these a probe on a large pretrained model would look cheaper than a small CNN."""
+    so without these a probe on a large pretrained model would look cheaper than a small CNN. Counted once per
+    front-end and chunk shape in a process: every grid point of a `select:` run asks again."""
+    layout = chunk_layout(feat, audio.sample_rate)
+    key = (feat.frontend, feat.n_mels, layout.frames, layout.chunk_samples, audio.sample_rate)
+    if key not in _MACS:
+        _MACS[key] = _count_macs(loaded_frontend(feat.frontend), feat, audio, layout)
+    return _MACS[key]
+
+
+_MACS: dict[tuple, int] = {}
+
+
+def _count_macs(frontend: Frontend, feat: FeatureConfig, audio: AudioConfig, layout: ChunkLayout) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
-    frontend = loaded_frontend(feat.frontend)
-    layout = chunk_layout(feat, audio.sample_rate)
     if frontend.reads == "mel":
         chunk = np.zeros((1, feat.n_mels, layout.frames), dtype=np.float32)
     else:

@@ -80,9 +80,9 @@ class Frontend(ABC):
     def dim(self, n_mels: int) -> int:
         """The vector's length for inputs of `n_mels` bands."""
 
+    @abstractmethod
     def embed(self, chunks: np.ndarray) -> np.ndarray:
         """(n, dim) float32 for a batch of chunks."""
-        raise NotImplementedError
 
     def to(self, device: str) -> Frontend:
         """Move any network to `device` (a GPU when training runs on one); the default has none to move."""

@@ -104,6 +104,7 @@ class HearFrontend:
         self.sample_rate = _positive_attr(self.model, "sample_rate", where)
         self.size = _positive_attr(self.model, f"{self.embedding}_embedding_size", where)
         self.where = where
+        self.device = "cpu"
 
     def key(self) -> dict:
         version = getattr(self.module, "__version__", None)
@@ -122,8 +123,7 @@ class HearFrontend:
     def embed(self, chunks: np.ndarray) -> np.ndarray:
         import torch
 
-        device = getattr(self, "device", "cpu")
-        audio = torch.as_tensor(np.asarray(chunks, dtype=np.float32), device=device)
+        audio = torch.as_tensor(np.asarray(chunks, dtype=np.float32), device=self.device)
         with torch.no_grad():
             out = getattr(self.module, f"get_{self.embedding}_embeddings")(audio, self.model)
         if self.embedding == "timestamp":
