@@ -35,7 +35,7 @@ def _ui(tmp: Path, port: int, *args: str) -> subprocess.Popen:
 
 def _healthy(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -49,7 +49,9 @@ def _serving(proc: subprocess.Popen, port: int) -> tuple[str, list[psutil.Proces
         if line.startswith("mlflow ui on "):
             break
     assert seen and f"at http://127.0.0.1:{port}" in seen[-1], (seen, proc.poll())
-    assert _healthy(port)  # it was answering before the line was printed
+    # It was answering before the line was printed; a loaded machine (CI runs two test workers) may still keep
+    # one request waiting past its timeout, so a few tries rather than one.
+    assert _until(lambda: _healthy(port), 20)
     return line, psutil.Process(proc.pid).children(recursive=True)
 
 
