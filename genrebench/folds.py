@@ -21,6 +21,7 @@ from genrebench.metrics import FOLD_AGGREGATED
 from genrebench.report.stats import corrected_mean_ci
 from genrebench.runner import (
     check_before_work,
+    check_not_queued,
     check_resumable,
     continue_run,
     data_for,
@@ -71,21 +72,64 @@ def fold_config(cfg: ExperimentConfig, fold: int, offset: int) -> ExperimentConf
 def run_fold_sets(variants: list[Variant], seeds: int, tracker, progress: bool = True) -> tuple[list[dict], list[dict]]:
     """Every variant's folds x seeds, each variant under one parent run; (one row per fold run trained, one
     summary per variant: parent run id and the aggregate metrics)."""
-    from genrebench.tracking.params import flatten
-
     check_kfold(variants)
     rows, sets, memo = [], [], {}
     with sigterm_as_interrupt():
         for v in variants:
-            params = {**flatten(v.config.model_dump(mode="json")), "data.split.fold": "all"}
-            tags = {ROLE_TAG: FOLDS_ROLE, **variant_tags(v), SEEDS_TAG: str(seeds),
-                    "genrebench.folds": str(v.config.data.split.folds)}
+            params, tags = _parent_params_tags(v, seeds)
             with tracker.run(v.experiment, f"{v.name}-folds", params, tags) as parent_id, _naming(parent_id):
                 tracker.log_yaml(v.config.model_dump(mode="json"), CONFIG_ARTIFACT)
                 trained, scores = _fill(v, seeds, parent_id, {}, tracker, None, progress, memo)
                 sets.append(_finish(v, parent_id, scores, tracker))
             rows += trained
     return rows, sets
+
+
+def _parent_params_tags(v: Variant, seeds: int) -> tuple[dict, dict[str, str]]:
+    """A fold set's parent run: the variant's config with `data.split.fold: all`, its role, variant and sizes."""
+    from genrebench.tracking.params import flatten
+
+    params = {**flatten(v.config.model_dump(mode="json")), "data.split.fold": "all"}
+    tags = {ROLE_TAG: FOLDS_ROLE, **variant_tags(v), SEEDS_TAG: str(seeds),
+            "genrebench.folds": str(v.config.data.split.folds)}
+    return params, tags
+
+
+def open_fold_parent(v: Variant, seeds: int, tracker, tags: dict[str, str] | None = None) -> str:
+    """Start a fold set's parent run and leave it RUNNING but detached, for fold runs trained elsewhere (the
+    workers of a run queue) to name as their parent; `finish_fold_set` ends it."""
+    params, own = _parent_params_tags(v, seeds)
+    parent_id = tracker.start_run(v.experiment, f"{v.name}-folds", params, {**own, **(tags or {})})
+    try:
+        tracker.log_yaml(v.config.model_dump(mode="json"), CONFIG_ARTIFACT)
+    finally:
+        tracker.detach(parent_id)
+    return parent_id
+
+
+def fold_children(tracker, parent_id: str) -> dict[tuple[int, int], object]:
+    """The fold runs under `parent_id` by (fold, seed); where one was tried twice, the later attempt."""
+    children = {}
+    for child in tracker.child_runs(parent_id):  # oldest first: a later attempt of one fold and seed wins
+        if FOLD_TAG in child.data.tags:
+            children[(int(child.data.tags[FOLD_TAG]), int(child.data.tags.get("genrebench.seed", -1)))] = child
+    return children
+
+
+def finish_fold_set(v: Variant, parent_id: str, seeds: int, tracker) -> dict:
+    """Log the aggregate of a fold set whose every fold x seed run has FINISHED (trained by anyone) to its
+    parent run and end the parent FINISHED; the set's summary."""
+    children = fold_children(tracker, parent_id)
+    scores = []
+    for fold in range(v.config.data.split.folds):
+        for offset in range(seeds):
+            seed = fold_config(v.config, fold, offset).train.seed
+            run = children.get((fold, seed))
+            if run is None or run.info.status != "FINISHED":
+                raise UserError(f"fold set {parent_id}: fold {fold} seed {seed} has no FINISHED run")
+            scores.append(_score_of_run(run, fold, seed))
+    with tracker.resumed(parent_id):
+        return _finish(v, parent_id, scores, tracker)
 
 
 def run_fold_sets_loaded(variants: list[Variant], seeds: int = 1, tracking_uri: str | None = None,
@@ -204,6 +248,7 @@ def _fold_parent(run, tracker):
 
 def _resume_set(parent, tracker, opts: RunOptions | None, progress: bool) -> tuple[list[dict], list[dict]]:
     parent_id, tags = parent.info.run_id, parent.data.tags
+    check_not_queued(parent)
     if parent.info.status in ("RUNNING", "FINISHED"):
         what = "still running" if parent.info.status == "RUNNING" else "already finished: every fold has run"
         raise UserError(f"fold set {parent_id} ({tags.get('genrebench.variant', '?')}) is {what}")
@@ -212,10 +257,7 @@ def _resume_set(parent, tracker, opts: RunOptions | None, progress: bool) -> tup
     swept = {k.removeprefix("genrebench.swept."): val for k, val in tags.items() if k.startswith("genrebench.swept.")}
     v = Variant(tags.get("genrebench.experiment", cfg.name), tags.get("genrebench.variant", cfg.name), cfg, swept,
                 tags.get("genrebench.base_variant") == "true")
-    children = {}
-    for child in tracker.child_runs(parent_id):  # oldest first: a later attempt of one fold and seed wins
-        if FOLD_TAG in child.data.tags:
-            children[(int(child.data.tags[FOLD_TAG]), int(child.data.tags.get("genrebench.seed", -1)))] = child
+    children = fold_children(tracker, parent_id)
     with sigterm_as_interrupt(), tracker.resumed(parent_id), _naming(parent_id):
         trained, scores = _fill(v, int(tags.get(SEEDS_TAG, "1")), parent_id, children, tracker, opts, progress, {})
         summary = _finish(v, parent_id, scores, tracker)

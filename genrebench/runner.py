@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from genrebench.chance import SplitCounts
@@ -15,7 +16,7 @@ from genrebench.data.splits import split_counts
 from genrebench.errors import UserError
 from genrebench.loader import RunOptions, Variant, load_variants
 from genrebench.robustness import evaluate_after_fit
-from genrebench.tracking.tags import data_tags
+from genrebench.tracking.tags import QUEUE_TAG, data_tags
 from genrebench.train import resolve_device
 from genrebench.train.checkpoint import Interrupted, deferred_interrupts, stop_signals
 from genrebench.train.select import Selection, fit_selected
@@ -93,11 +94,15 @@ def run_tags(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData) ->
 
 
 def train_run(variant: Variant, cfg: ExperimentConfig, prepared: PreparedData, tracker, progress: bool,
-              name: str | None = None, tags: dict[str, str] | None = None, parent_run_id: str | None = None) -> dict:
-    """One tracked run of `cfg` (a child of `parent_run_id` when given); its summary row."""
+              name: str | None = None, tags: dict[str, str] | None = None, parent_run_id: str | None = None,
+              started: Callable[[str], None] | None = None) -> dict:
+    """One tracked run of `cfg` (a child of `parent_run_id` when given); its summary row. `started` is told the
+    run's id as soon as it exists (a run queue records it on the ticket, for whoever retries the ticket)."""
     name = name or f"{variant.name}-seed{cfg.train.seed}"
     all_tags = {**run_tags(variant, cfg, prepared), **(tags or {})}
     with tracker.run(variant.experiment, name, run_params(cfg), all_tags, parent_run_id=parent_run_id) as run_id:
+        if started is not None:
+            started(run_id)
         result = fit_or_checkpoint(cfg, prepared, tracker, run_id, progress)
         tracker.log_result(result, prepared)
         evaluate_after_fit(result, cfg, prepared, tracker, run_id, progress)
@@ -162,11 +167,21 @@ def resume_run(run_id: str, opts: RunOptions | None = None, tracking_uri: str | 
 
 
 def check_resumable(run) -> None:
-    """Only an ended run that did not finish can be continued."""
+    """Only an ended run that did not finish can be continued, and a queue's run only through its queue."""
     if run.info.status in ("RUNNING", "FINISHED"):
         what = "still running" if run.info.status == "RUNNING" else "already finished"
         raise UserError(f"run {run.info.run_id} is {what}: only a KILLED or FAILED run with a checkpoint can be "
                         "resumed")
+    check_not_queued(run)
+
+
+def check_not_queued(run) -> None:
+    """A run (or fold set) of a run queue is continued by its queue: resumed here, its ticket would stay failed
+    and the queue's next command would train it a second time."""
+    queue = run.data.tags.get(QUEUE_TAG)
+    if queue:
+        raise UserError(f"run {run.info.run_id} belongs to run queue {queue}: run the queue's command again to "
+                        "continue it from its checkpoint")
 
 
 def continue_run(run, tracker, opts: RunOptions | None, progress: bool, memo: dict | None = None) -> dict:

@@ -93,3 +93,38 @@ def live_processes(procs: list) -> list:
         except psutil.NoSuchProcess:
             pass
     return out
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory):
+    """For the integration suite (tests/integration, which imports its `servers` module): PostgreSQL with
+    databases `mlflow` and `optuna`, and an mlflow server on it, shared by the session; stopped by pid afterwards.
+
+    Each test keeps to its own data (its own Optuna database or study, its own MLflow experiment). A test may restart
+    the mlflow server; it then puts the new one in `servers["mlflow"]` and in `servers["started"]` (in the old one's
+    place), so the teardown stops what runs at the end. Here rather than in tests/integration/conftest.py: two
+    files named conftest would both be the module `conftest`, and `from conftest import make_folder` would then
+    find whichever was loaded last."""
+    import sys
+
+    from servers import Unavailable, start_mlflow, start_postgres  # on the path once tests/integration is collected
+
+    from genrebench.train.checkpoint import stop_signals
+
+    try:
+        pg = start_postgres()
+    except Unavailable as exc:
+        print(f"\nintegration: skipped: {exc}", file=sys.stderr)
+        pytest.skip(str(exc))
+    tmp = tmp_path_factory.mktemp("servers")
+    started = [pg]
+    # SIGTERM to pytest unwinds as Ctrl-C does, so this teardown still stops the servers' process groups.
+    with stop_signals():
+        try:
+            backend, optuna_url = pg.create_database("mlflow"), pg.create_database("optuna")
+            server = start_mlflow(backend, tmp / "artifacts", tmp / "mlflow-server.log")
+            started.append(server)
+            yield {"pg": pg, "optuna": optuna_url, "mlflow": server, "started": started}
+        finally:
+            for proc in reversed(started):
+                proc.stop()

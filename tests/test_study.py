@@ -275,12 +275,24 @@ def test_two_workers_finish_exactly_n_trials(tmp_path, dataset):
     assert (tmp_path / "generated" / "par-best.yaml").is_file()
 
 
+def _studies(cases: list[list[str]], cwd=None) -> list[subprocess.CompletedProcess]:
+    """`genrebench study ARGS` for every case at once: each pays seconds of imports, which overlap on two cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "genrebench", "study", *args], capture_output=True, text=True,
+                              cwd=cwd)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(one, cases))
+
+
 def test_study_cli_errors_are_one_line_exit_2(tmp_path):
     bad = write_space(tmp_path / "bad.yaml", {"params": {"train.lr": {"type": "float", "low": 1, "high": 0.1}}})
-    for args, text in [(["baseline", "--space", str(bad)], "low (1.0) must be less than high"),
-                       (["ablation_chunk_length", "--quick"], "sweeps into 5 variants"),
-                       (["baseline", "--sampler", "annealing"], "--sampler: unknown sampler 'annealing'")]:
-        res = subprocess.run([sys.executable, "-m", "genrebench", "study", *args], capture_output=True, text=True)
+    cases = [(["baseline", "--space", str(bad)], "low (1.0) must be less than high"),
+             (["ablation_chunk_length", "--quick"], "sweeps into 5 variants"),
+             (["baseline", "--sampler", "annealing"], "--sampler: unknown sampler 'annealing'")]
+    for (_, text), res in zip(cases, _studies([args for args, _ in cases]), strict=True):
         assert res.returncode == 2, res.stderr
         assert text in res.stderr and "Traceback" not in res.stderr
 
@@ -372,12 +384,12 @@ def test_a_study_of_accuracy_and_macs_keeps_its_pareto_front(tmp_path, dataset):
 
 
 def test_multi_objective_cli_errors_are_one_line_exit_2(tmp_path):
-    for args, text in [(["--objectives", "test_track_acc"], "never sees the test split"),
-                       (["--objectives", "val_track_acc,macs", "--pruner", "median"], "single-objective studies only"),
-                       (["--objectives", "val_track_acc,macs", "--retrain-best"], "no single best trial"),
-                       (["--space", "zoo_cost", "--set", "model.channels=[8]"], "params.model.name='mel_linear'")]:
-        res = subprocess.run([sys.executable, "-m", "genrebench", "study", "baseline", "--quick", *args],
-                             capture_output=True, text=True, cwd=tmp_path)
+    cases = [(["--objectives", "test_track_acc"], "never sees the test split"),
+             (["--objectives", "val_track_acc,macs", "--pruner", "median"], "single-objective studies only"),
+             (["--objectives", "val_track_acc,macs", "--retrain-best"], "no single best trial"),
+             (["--space", "zoo_cost", "--set", "model.channels=[8]"], "params.model.name='mel_linear'")]
+    done = _studies([["baseline", "--quick", *args] for args, _ in cases], cwd=tmp_path)
+    for (_, text), res in zip(cases, done, strict=True):
         assert res.returncode == 2, res.stderr
         assert text in res.stderr and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from genrebench.cli.printing import (
     print_fold_sets,
     print_json,
     print_next_steps,
+    print_queue_end,
     print_runs,
     print_study,
     say,
@@ -57,17 +59,32 @@ def run_cmd(
     evaluate: Annotated[str | None, typer.Option(metavar="SUITE", help="After each run, re-score its test tracks "
                                                  "under this suite of audio degradations (see genrebench "
                                                  "perturbations); shortcut for --set evaluate.suite=SUITE.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, metavar="K", help="Train the run set with K "
+                                             "worker processes on this machine, through a queue of tickets (see "
+                                             "--storage).")] = None,
+    storage: Annotated[str | None, typer.Option(metavar="URL", help="The queue's storage (default "
+                                                "sqlite:///mlruns/optuna.db): the same command with the same "
+                                                "postgresql://... URL on other machines joins the run set.")]
+    = None,
+    heartbeat: Annotated[int, typer.Option(min=1, metavar="SECONDS", help="Queue workers' heartbeat; a ticket "
+                                           "silent for twice this is retried (at most twice).")] = 30,
     experiments_dir: ExperimentsDirOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Train and test every variant of an experiment; each variant x seed is one MLflow run."""
+    """Train and test every variant of an experiment; each variant x seed is one MLflow run.
+
+    With --jobs or --storage the run set becomes a queue of tickets (variant, seed, fold) that workers claim;
+    running the same command again trains only what is not yet FINISHED.
+    """
     from genrebench.loader import RunOptions
 
     use_experiments_dir(experiments_dir)
     opts = RunOptions(data=data, device=device, cache_dir=cache_dir, strict=strict, workers=workers,
                       evaluate=evaluate)
+    queue = None if jobs is None and storage is None else (jobs or 1, storage, heartbeat)
     try:
-        rows, fold_sets = _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts, tracking_uri)
+        rows, fold_sets, summary = _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts,
+                                                  tracking_uri, queue)
     except KeyboardInterrupt as exc:
         say_interrupted(exc)
         raise
@@ -75,25 +92,30 @@ def run_cmd(
         print_runs(rows)
     if fold_sets:
         print_fold_sets(fold_sets)
+    if summary is not None:
+        print_queue_end(summary)
     print_next_steps(rows, fold_sets)
+    if summary is not None and summary["failed"]:
+        raise typer.Exit(1)
 
 
-def _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts,
-                   tracking_uri) -> tuple[list[dict], list[dict]]:
-    """Resume the run (or fold set) `resume` when given, else run `experiment`; (one row per run trained, one
-    summary per k-fold set)."""
+def _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts, tracking_uri,
+                   queue) -> tuple[list[dict], list[dict], dict | None]:
+    """Resume the run (or fold set) `resume` when given, else run `experiment` (through a queue when `queue`);
+    (one row per run trained, one summary per k-fold set, the queue's summary or None)."""
     if folds is not None and folds != "all":
         raise UserError(f"--folds {folds!r}: only 'all' is supported (one fold: --set data.split.fold=N)")
     if resume:
         # The checkpoint fixes the recipe; silently ignoring a changed one would mislabel the run.
         changed = [flag for flag, used in (("EXPERIMENT", experiment), ("--set", sets), ("--epochs", epochs),
-                                           ("--quick", quick), ("--seeds", seeds != 1), ("--folds", folds)) if used]
+                                           ("--quick", quick), ("--seeds", seeds != 1), ("--folds", folds),
+                                           ("--jobs/--storage", queue)) if used]
         if changed:
             raise UserError(f"--resume continues a run with its own config: drop {', '.join(changed)}")
         from genrebench.folds import resume as resume_any
 
         say(describe_store(tracking_uri))
-        return resume_any(resume, opts, tracking_uri, progress=progress.enabled())
+        return (*resume_any(resume, opts, tracking_uri, progress=progress.enabled()), None)
     if experiment is None:
         raise UserError("run needs an EXPERIMENT (e.g. genrebench run baseline) or --resume RUN_ID")
     from genrebench.loader import load_variants
@@ -105,13 +127,27 @@ def _run_or_resume(experiment, resume, sets, epochs, seeds, folds, quick, opts,
 
         check_kfold(variants)
     say(describe_store(tracking_uri))  # before anything resolves (and so creates) the store's folder
+    if queue is not None:
+        return _run_queue(variants, seeds, bool(folds), queue, opts, tracking_uri)
     if folds:
         from genrebench.folds import run_fold_sets_loaded
 
-        return run_fold_sets_loaded(variants, seeds, tracking_uri, progress=progress.enabled())
+        return (*run_fold_sets_loaded(variants, seeds, tracking_uri, progress=progress.enabled()), None)
     from genrebench.runner import run_loaded
 
-    return run_loaded(variants, seeds, tracking_uri, progress=progress.enabled()), []
+    return run_loaded(variants, seeds, tracking_uri, progress=progress.enabled()), [], None
+
+
+def _run_queue(variants, seeds: int, folds: bool, queue: tuple, opts, tracking_uri) -> tuple[list, list, dict]:
+    from genrebench.runqueue import QueueSettings, run_queued
+    from genrebench.search.storage import storage_url
+
+    jobs, storage, heartbeat = queue
+    threads = os.environ.get("OMP_NUM_THREADS", "")  # asked for: each worker gets it, else the cores are shared
+    settings = QueueSettings(jobs=jobs, storage=storage_url(storage), heartbeat=heartbeat,
+                             threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
+    summary = run_queued(variants, seeds, folds, settings, opts, tracking_uri, progress=progress.enabled())
+    return summary["rows"], summary["fold_sets"], summary
 
 
 def study_cmd(

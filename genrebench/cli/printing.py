@@ -56,8 +56,11 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 def say_interrupted(exc: BaseException) -> None:
     """Tell how a Ctrl-C left things: the KILLED run and how to resume it, when there is one."""
-    run_id, fold_set = getattr(exc, "run_id", None), getattr(exc, "fold_set", None)
-    if run_id and fold_set:
+    run_id, fold_set, queue = getattr(exc, "run_id", None), getattr(exc, "fold_set", None), getattr(exc, "queue", None)
+    if queue:
+        line = (f"interrupted: queue {queue} keeps the unfinished tickets; run the same command again to continue "
+                "(a KILLED run continues from its checkpoint)")
+    elif run_id and fold_set:
         line = (f"interrupted: fold run {run_id} ended KILLED with its checkpoint after epoch "
                 f"{exc.checkpoint['epoch']}; continue the fold set with: genrebench run --resume {fold_set}")
     elif fold_set:
@@ -252,7 +255,7 @@ def print_run_list(res: dict) -> None:
     for r in res["runs"]:
         started = datetime.fromtimestamp(r["start_ms"] / 1000).strftime("%Y-%m-%d %H:%M") if r["start_ms"] else ""
         acc = r["test_track_acc"] if r["test_track_acc"] is not None else r["val_best_track_acc"]
-        note = (f"resume: genrebench run --resume {r['run_id']}" if r["status"] == "KILLED" and r["checkpoint_epoch"]
+        note = (_resume_note(r) if r["status"] == "KILLED" and r["checkpoint_epoch"]
                 else r["failure"] or (f"pid {r['owner']}" if r["status"] == "RUNNING" else r["role"]))
         note = f"{LEAKY} (split by chunk) {note}" if r.get("leaky") else note
         rows.append((r["run_id"], r["status"], started, f"{r['seconds'] / 60:.1f}" if r["seconds"] is not None else "",
@@ -262,6 +265,43 @@ def print_run_list(res: dict) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     if not res["runs"]:
         out.print("no runs")
+
+
+def print_queue_end(s: dict) -> None:
+    """After a queued run set: where its tickets stand, what this command trained, what failed and what to do."""
+    c = s["counts"]
+    say(f"queue {s['queue']} ({s['storage']}): {s['tickets']} tickets: {c['COMPLETE']} finished, "
+        f"{c['FAIL']} failed, {c['RUNNING']} running, {c['WAITING']} waiting; {s['trained_here']} trained here")
+    for text in s["failed"]:
+        warn(f"failed: {text}")
+    if s["failed"]:
+        warn("run the same command again to retry the failed tickets (a KILLED run continues from its checkpoint)")
+    elif c["RUNNING"] or c["WAITING"]:
+        say(f"other workers are still on it: genrebench runs --queue {s['storage']} shows them")
+
+
+def print_queues(queues: list[dict]) -> None:
+    """`runs --queue URL`: per run queue, its counts, then one plain line per ticket (ids must not be cut)."""
+    if not queues:
+        out.print("no run queues in this storage")
+    for q in queues:
+        counts = ", ".join(f"{v} {k.lower()}" for k, v in q["counts"].items() if v) or "no tickets"
+        out.print(f"queue {q['queue']} ({q['experiment']}): {counts}", highlight=False, soft_wrap=True, markup=False)
+        rows = [("ticket", "state", "run", "acc", "tries", "worker", "run id")]
+        for t in q["tickets"]:
+            fold = "" if t["fold"] is None else f" fold {t['fold']}"
+            rows.append((str(t["ticket"]), t["state"], f"{t['variant']}{fold} seed {t['seed']}",
+                         "" if t["test_track_acc"] is None else f"{t['test_track_acc']:.3f}", str(t["attempts"]),
+                         t["worker"], t["run_id"] + (f"  {t['error']}" if t["state"] == "FAIL" and t["error"] else "")))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+def _resume_note(row: dict) -> str:
+    if row.get("queue"):
+        return f"resume: run the command of queue {row['queue']} again"
+    return f"resume: genrebench run --resume {row['run_id']}"
 
 
 def print_experiments(rows: list[dict], folders: list[str], spaces: list[dict]) -> None:

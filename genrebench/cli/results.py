@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from genrebench.cli.options import JsonOpt, TrackingOpt
-from genrebench.cli.printing import out, print_json, print_run_list, warn
+from genrebench.cli.printing import out, print_json, print_queues, print_run_list, warn
 from genrebench.errors import UserError
 
 
@@ -63,6 +63,11 @@ def runs_cmd(
     state: Annotated[list[str] | None, typer.Option("--state", metavar="STATE", help="Only runs in this state "
                                                     "(repeatable): RUNNING, FINISHED, FAILED, KILLED.")] = None,
     limit: Annotated[int, typer.Option(min=1, metavar="N", help="Newest N runs.")] = 50,
+    queue: Annotated[str | None, typer.Option("--queue", metavar="URL", help="Instead: the run queues in this "
+                                              "storage (genrebench run --jobs/--storage), each ticket's state, "
+                                              "worker and run.")] = None,
+    name: Annotated[str | None, typer.Option("--name", metavar="QUEUE", help="With --queue: only this queue.")]
+    = None,
     as_json: JsonOpt = False,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -72,8 +77,27 @@ def runs_cmd(
     """
     from genrebench.tracking.runs import list_runs
 
+    if queue is not None:
+        _print_queues(queue, name, as_json)
+        return
+    if name is not None:
+        raise UserError("--name picks a run queue: use it with --queue URL")
     res = list_runs(tracking_uri, list(experiments or []), list(state or []), limit)
     print_json(res) if as_json else print_run_list(res)
+
+
+def _print_queues(url: str, name: str | None, as_json: bool) -> None:
+    from genrebench.store_urls import sqlite_path
+
+    db = sqlite_path(url if "://" in url else f"sqlite:///{Path(url).resolve()}")
+    if db is not None and not db.exists():  # read-only: opening would create an empty database
+        raise UserError(f"--queue {url}: no such database file {db}")
+    from genrebench.runqueue.tickets import queue_tickets  # after the check: optuna and torch take seconds
+    from genrebench.search.storage import storage_url
+
+    url = storage_url(url)
+    queues = queue_tickets(url, name)
+    print_json({"queues": queues}) if as_json else print_queues(queues)
 
 
 def ui_cmd(

@@ -14,6 +14,9 @@ from genrebench.search.space import DEFAULT_SPACE, SearchSpace
 
 # Best configs written by studies belong to the user's runs, so they go to the working directory, not the package.
 GENERATED_DIR = Path("experiments") / "generated"
+# Settings that change where or how fast a study or run queue runs, not what it trains: free to differ on resume
+# and between the machines that work on one queue.
+RUNTIME_KEYS = ("train.device", "train.num_workers", "data.workers", "data.cache_dir")
 
 
 @dataclass(frozen=True)

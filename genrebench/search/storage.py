@@ -38,6 +38,7 @@ DEFAULT_STORAGE = Path("mlruns") / "optuna.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 EXAMPLE = "sqlite:///mlruns/optuna.db, a path ending in .db, or postgresql://user@host/db"
+SCHEMA_LOCK = "genrebench:schema"  # a lock name no study or queue has (theirs are their own names)
 
 
 def storage_url(url: str | None) -> str:
@@ -63,7 +64,9 @@ def make_storage(url: str, heartbeat: int = 30, retries: int = 2) -> RDBStorage:
     """
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        with warnings.catch_warnings():
+        # Under the storage's lock: the first open of an empty database creates Optuna's tables, and several
+        # commands started together would otherwise race to create them (PostgreSQL then refuses all but one).
+        with storage_lock(url, SCHEMA_LOCK), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since 2.8
             return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=retries))
@@ -76,6 +79,8 @@ def make_storage(url: str, heartbeat: int = 30, retries: int = 2) -> RDBStorage:
 def storage_lock(url: str, name: str) -> Iterator[None]:
     """An exclusive lock on study `name` in storage `url`, held while a process creates or loads the study,
     its MLflow parent run and its tickets, so workers that start together create each of them once.
+
+    Not reentrant: never open a storage (`make_storage`) while holding it.
 
     SQLite: a file lock beside the database (processes on one machine). PostgreSQL: a session-level
     advisory lock in the database itself, so workers on different machines serialize too; the server
@@ -147,7 +152,12 @@ def add_tickets(study: optuna.Study, n_trials: int) -> int:
 
 def claim(study: optuna.Study, storage: RDBStorage, n_trials: int) -> int | None:
     """Atomically take a WAITING ticket among the first N; its trial id, or None when none is left."""
-    for ticket in real_tickets(study.get_trials(deepcopy=False), n_trials):
+    return claim_first(storage, real_tickets(study.get_trials(deepcopy=False), n_trials))
+
+
+def claim_first(storage: RDBStorage, candidates: list[FrozenTrial]) -> int | None:
+    """Atomically take the first WAITING trial of `candidates` that no other worker takes first; its id or None."""
+    for ticket in candidates:
         if ticket.state != TrialState.WAITING:
             continue
         try:

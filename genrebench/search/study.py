@@ -28,7 +28,7 @@ from genrebench.data import PreparedData, prepare_data
 from genrebench.errors import UserError
 from genrebench.runner import RunOptions, check_before_work, load_variants, sigterm_as_interrupt
 from genrebench.search import storage as tickets
-from genrebench.search.job import StudySettings, WorkerJob
+from genrebench.search.job import RUNTIME_KEYS, StudySettings, WorkerJob
 from genrebench.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
 from genrebench.search.plots import study_figures
 from genrebench.search.samplers import make_pruner, make_sampler, resolve_pruner
@@ -40,8 +40,6 @@ from genrebench.tracking.liveness import FAILURE_TAG
 from genrebench.tracking.params import flatten
 from genrebench.tracking.tracker import MlflowTracker
 
-# Settings that change where or how fast a study runs, not what it searches: free to differ on resume.
-_RUNTIME_KEYS = ("train.device", "train.num_workers", "data.workers", "data.cache_dir")
 err = Console(stderr=True)
 
 
@@ -50,7 +48,7 @@ err = Console(stderr=True)
 def _identity(cfg: ExperimentConfig, space: SearchSpace, objectives: tuple[Objective, ...]) -> dict:
     """What makes a study the same study: the searched config (less runtime settings), the space and, when not
     the default (so studies made before `--objectives` existed still resume), the objectives."""
-    flat = {k: v for k, v in flatten(cfg.model_dump(mode="json")).items() if k not in _RUNTIME_KEYS}
+    flat = {k: v for k, v in flatten(cfg.model_dump(mode="json")).items() if k not in RUNTIME_KEYS}
     out = {"config": flat, "space": space.model_dump(mode="json")}
     names = [o.name for o in objectives]
     if names != [DEFAULT_OBJECTIVES]:

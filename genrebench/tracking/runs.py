@@ -10,7 +10,7 @@ from genrebench.errors import UserError
 from genrebench.metrics import canonical_keys
 from genrebench.store_urls import redact_uri, resolve_tracking_uri, sqlite_path
 from genrebench.tracking.liveness import FAILURE_TAG, HOST_TAG, PID_TAG
-from genrebench.tracking.tags import LEAKY_TAG
+from genrebench.tracking.tags import LEAKY_TAG, QUEUE_TAG
 
 STATES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED")
 
@@ -85,4 +85,4 @@ def _describe(run: dict) -> dict:
             "test_track_acc": metrics.get("test_track_acc", metrics.get("test_track_acc_mean")),
             "val_best_track_acc": metrics.get("val_best_track_acc"),
             "checkpoint_epoch": tags.get("genrebench.checkpoint_epoch"), "failure": tags.get(FAILURE_TAG),
-            "leaky": tags.get(LEAKY_TAG) == "true"}
+            "leaky": tags.get(LEAKY_TAG) == "true", "queue": tags.get(QUEUE_TAG)}

@@ -18,7 +18,7 @@ from genrebench.tracking.liveness import orphaned
 
 # Tags `runs` shows; fetched by name so a run with thousands of tags costs no more than one with ten.
 WANTED_TAGS = ("genrebench.role", "genrebench.host", "genrebench.pid", "genrebench.pid_start",
-               "genrebench.checkpoint_epoch", "genrebench.failure", "genrebench.leaky")
+               "genrebench.checkpoint_epoch", "genrebench.failure", "genrebench.leaky", "genrebench.queue")
 
 
 class NeedsMlflow(Exception):

@@ -15,6 +15,10 @@ FINGERPRINT_TAG = "dataset.fingerprint"
 # A run whose split dealt out chunks (`data.split.unit: chunk`): its test set repeats windows of its training
 # songs, so every listing and report marks it LEAKY and never takes it for the best run.
 LEAKY_TAG = "genrebench.leaky"
+# A run trained from a run queue (`run --jobs/--storage`): which queue, which ticket, which worker (host:pid).
+QUEUE_TAG = "genrebench.queue"
+TICKET_TAG = "genrebench.ticket"
+WORKER_TAG = "genrebench.worker"
 LEAKY = "LEAKY"
 # How many test tracks have a twin (one recording twice) in train, and how many twin pairs the data holds; set
 # only when the twin search ran (`data.duplicates` not `off`), so a report can say "N test tracks have a twin in

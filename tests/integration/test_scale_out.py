@@ -23,10 +23,9 @@ import yaml
 from conftest import make_folder
 from mlflow import MlflowClient
 from optuna.trial import TrialState
-from servers import Unavailable, start_mlflow, start_postgres, stop, wait_until
+from servers import start_mlflow, stop, wait_until
 
 from genrebench.search import storage as tickets
-from genrebench.train.checkpoint import stop_signals
 
 pytestmark = pytest.mark.integration
 
@@ -35,28 +34,6 @@ STUDY = "scale-out"
 SPACE = {"params": {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
                     "model.dropout": {"type": "float", "low": 0.0, "high": 0.5}}}
 TINY = ["--quick", "--set", "features.chunk_seconds=1", "--set", "data.workers=1", "--set", "train.batch_size=8"]
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """PostgreSQL with databases `mlflow` and `optuna`, and an mlflow server on it; stopped by pid afterwards."""
-    try:
-        pg = start_postgres()
-    except Unavailable as exc:
-        print(f"\nintegration: skipped: {exc}", file=sys.stderr)
-        pytest.skip(str(exc))
-    tmp = tmp_path_factory.mktemp("servers")
-    started = [pg]
-    # SIGTERM to pytest unwinds as Ctrl-C does, so this teardown still stops the servers' process groups.
-    with stop_signals():
-        try:
-            backend, optuna_url = pg.create_database("mlflow"), pg.create_database("optuna")
-            server = start_mlflow(backend, tmp / "artifacts", tmp / "mlflow-server.log")
-            started.append(server)
-            yield {"pg": pg, "optuna": optuna_url, "mlflow": server, "started": started}
-        finally:
-            for proc in reversed(started):
-                proc.stop()
 
 
 def _worker(i: int, tmp: Path, data: Path, servers: dict) -> subprocess.Popen:
