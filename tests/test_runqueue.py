@@ -137,6 +137,7 @@ def test_a_failed_ticket_fails_alone_and_the_next_command_retries_only_it(setup,
     assert len(_runs(setup["uri"])) == 3  # the finished ticket was not trained again
     current = tq.current(_study(setup, first["queue"]).get_trials(deepcopy=False))
     assert [tq.attempts(t) for t in current] == [1, 2]
+    assert current[1].user_attrs["error"] == ""  # the first attempt's error is not the retry's
 
 
 def test_an_interrupted_ticket_continues_its_killed_run_from_the_checkpoint(setup, monkeypatch):

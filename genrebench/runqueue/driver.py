@@ -107,7 +107,7 @@ def _rows_here(trials: list, done_before: set[int], pids: list[int]) -> list[dic
 
 def _failure(trial) -> str:
     ticket = tq.Ticket.of(trial)
-    return f"ticket {ticket.index} ({ticket.label()}): {trial.user_attrs.get('error', 'its worker died')}"
+    return f"ticket {ticket.index} ({ticket.label()}): {trial.user_attrs.get('error') or 'its worker died'}"
 
 
 def _fold_parents(study: optuna.Study, url: str, variants: list[Variant], seeds: int, tracker) -> dict[str, str]:

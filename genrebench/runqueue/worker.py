@@ -97,6 +97,7 @@ def run_ticket(study: optuna.Study, storage: RDBStorage, trial_id: int, job: Que
     ticket = tq.Ticket.of(frozen)
     previous = frozen.user_attrs.get("mlflow_run_id")  # the attempt this one retries, if any
     trial.set_user_attr("worker", worker_id())
+    trial.set_user_attr("error", "")  # a retry inherits its failed attempt's attrs: that error is not this one's
     with heartbeat(storage, trial_id, job.heartbeat):
         try:
             row = _train(ticket, previous, trial, job, tracker, memo, progress)
