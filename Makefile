@@ -1,6 +1,5 @@
 # The README's two set-up commands: `make demo` and `make test`. Each creates .venv/ when missing.
-# torch is pinned through constraints.txt: a looser spec would pull a multi-GB CUDA build. --no-compile: pip
-# would byte-compile every file of every package (a minute here); Python compiles what is imported, when it is.
+# torch is pinned through constraints.txt: a looser spec would pull a multi-GB CUDA build.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +10,7 @@ DEMO_DATA := data/synthetic
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -1,6 +1,7 @@
 """Run queues (`genrebench run EXP --jobs K --storage URL`): the run set as tickets that workers claim.
 
-In-process here (one worker, `--jobs 1`), so each case takes seconds: a queued run set gives exactly the runs of a
+In-process here (one worker, `--jobs 1`), so each case takes seconds (the training ones beyond the first are
+marked slow, to keep `make test` short): a queued run set gives exactly the runs of a
 sequential one, a second command trains nothing, a failed ticket is retried by the next command, an interrupted
 one continues its KILLED run from the checkpoint, a dead worker's ticket is retried once it goes stale, and a
 k-fold set gets its parent and aggregate. Spawned workers (`--jobs 2`) are covered by the slow test below and by
@@ -113,6 +114,7 @@ def test_a_queued_run_set_trains_the_runs_a_sequential_run_trains_and_a_second_c
         assert f"{by_run[variant, 0]['test_track_acc']:.3f}" in line
 
 
+@pytest.mark.slow  # trains runs in process; make test keeps the first case, CI runs all
 def test_a_failed_ticket_fails_alone_and_the_next_command_retries_only_it(setup, monkeypatch):
     import genrebench.runner as runner
 
@@ -140,6 +142,7 @@ def test_a_failed_ticket_fails_alone_and_the_next_command_retries_only_it(setup,
     assert current[1].user_attrs["error"] == ""  # the first attempt's error is not the retry's
 
 
+@pytest.mark.slow  # trains runs in process; make test keeps the first case, CI runs all
 def test_an_interrupted_ticket_continues_its_killed_run_from_the_checkpoint(setup, monkeypatch):
     import genrebench.train.loop as loop
 
@@ -173,6 +176,7 @@ def test_an_interrupted_ticket_continues_its_killed_run_from_the_checkpoint(setu
     assert len(_runs(setup["uri"])) == 2
 
 
+@pytest.mark.slow  # trains runs in process; make test keeps the first case, CI runs all
 def test_a_dead_workers_ticket_goes_stale_and_is_retried_with_its_run_ended_failed(setup):
     from genrebench.tracking.tracker import MlflowTracker
 
@@ -206,6 +210,7 @@ def test_a_dead_workers_ticket_goes_stale_and_is_retried_with_its_run_ended_fail
     assert sorted(r.data.tags["genrebench.ticket"] for r in finished) == ["0", "1"]
 
 
+@pytest.mark.slow  # trains runs in process; make test keeps the first case, CI runs all
 def test_a_k_fold_run_set_gets_one_parent_per_variant_with_the_sequential_aggregate(setup):
     from genrebench.folds import run_fold_sets_loaded
 

