@@ -210,6 +210,7 @@ def test_a_trial_that_raises_fails_in_optuna_and_mlflow_and_the_study_goes_on(tm
     assert "GPU fell off the bus" in failed.data.tags["genrebench.error"]
 
 
+@pytest.mark.slow  # a dozen trials (28 s here); make test keeps the other study cases
 def test_the_median_pruner_stops_hopeless_trials_early(tmp_path, dataset):
     # lr 1e-9 cannot learn; 0.01 separates the tones within a few epochs, so the median pruner must stop the former.
     space = {"params": {"train.lr": {"type": "categorical", "choices": [0.01, 1e-9]}},

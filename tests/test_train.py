@@ -104,7 +104,13 @@ def test_the_shipped_experiments_are_all_found():
                                              "seed_model"}
 
 
-@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def _smoke_params():
+    # The zoo trains every registered model (18 s here): slow, beside tests/test_zoo_e2e.py, to keep make test short.
+    for p in EXPERIMENTS:
+        yield pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if p.stem == "zoo" else [])
+
+
+@pytest.mark.parametrize("path", _smoke_params())
 def test_every_experiment_smoke_runs_with_the_quick_profile(path, tones):
     variants = tiny_cfg(tones, spec=str(path), epochs=1, chunk=None)
     for variant in variants:  # every sweep value runs (4 s clips: longer windows are padded)
