@@ -82,8 +82,12 @@ def test_debug_anywhere_and_user_errors_exit_2_with_or_without_it(cli):
 
 
 def test_quiet_and_verbose_are_accepted_anywhere(cli):
-    for args in (["-q", "list"], ["list", "--quiet"], ["list", "-v"], ["--verbose", "list"]):
-        res = cli(*args)
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = (["-q", "list"], ["list", "--quiet"], ["list", "-v"], ["--verbose", "list"])
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each mostly waits on its imports
+        done = list(pool.map(lambda args: cli(*args), cases))
+    for args, res in zip(cases, done, strict=True):
         assert res.returncode == 0, (args, res.stderr)
         assert "baseline" in res.stdout
 

@@ -185,6 +185,7 @@ def _features(y: np.ndarray) -> np.ndarray:
     return np.concatenate([logmel.mean(axis=1), logmel.std(axis=1)])
 
 
+@pytest.mark.slow  # renders and fits the whole set (18 s here): kept out of make test, run by CI
 def test_classes_are_learnable_by_a_simple_classifier():
     per_genre = 8
     x = np.stack([_features(render_track(g, track_seed(0, g, i), seconds=4.0))
