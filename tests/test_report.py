@@ -312,6 +312,7 @@ def test_bad_input_is_a_user_error(store, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow  # two CLI processes importing the report stack (19 s here); the library path is tested above
 def test_report_cli_writes_the_report_and_prints_its_path(store, tmp_path):
     import subprocess
     import sys

@@ -331,6 +331,7 @@ MODEL_SPACE = {"params": {"model.name": {"type": "categorical", "choices": ["mel
                           "train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}}
 
 
+@pytest.mark.slow  # a multi-objective study of several models, its files and report (8-17 s here)
 def test_a_study_of_accuracy_and_macs_keeps_its_pareto_front(tmp_path, dataset):
     from genrebench.models import quick_overrides
     from genrebench.report import build_report
