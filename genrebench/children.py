@@ -202,3 +202,28 @@ def worker_pool(workers: int, initializer: Callable[..., None] | None = None,
         raise
     finally:
         pool.shutdown(wait=True)
+
+
+def run_spawned(target: Callable[..., None], args: Sequence[tuple], grace: float = 30.0) -> list:
+    """One spawned process per entry of `args` (`genrebench-worker-<i>`; spawn, since CUDA and forked torch do
+    not mix), waited for. On Ctrl-C or SIGTERM (KeyboardInterrupt here) each gets SIGTERM, so it can end its
+    work cleanly, then SIGKILL after `grace` s, so none outlives the command; the interruption is re-raised.
+    Returns the ended processes (their `name`, `pid` and `exitcode`)."""
+    ctx = get_context("spawn")
+    procs = [ctx.Process(target=target, args=a, name=f"genrebench-worker-{i}") for i, a in enumerate(args)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(grace)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        raise
+    return procs
+

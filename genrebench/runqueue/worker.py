@@ -9,7 +9,6 @@ name and tags), so a queued run set gives the same runs as a sequential one; the
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import socket
 import time
@@ -21,7 +20,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from rich.console import Console
 
-from genrebench.children import watch_owner
+from genrebench.children import run_spawned, watch_owner
 from genrebench.loader import RunOptions, Variant
 from genrebench.progress import duration, line
 from genrebench.runner import continue_run, data_for, sigterm_as_interrupt, train_run
@@ -76,7 +75,7 @@ def work(job: QueueJob, memo: dict | None = None, progress: bool = False) -> dic
         trials = study.get_trials(deepcopy=False)
         trial_id = store.claim_first(storage, tq.current(trials))
         if trial_id is None:
-            left = tq.counts(study.get_trials(deepcopy=False))
+            left = tq.counts(trials)  # nothing claimable in them: done unless some are still waiting or running
             if left["RUNNING"] == 0 and left["WAITING"] == 0:
                 return ran
             time.sleep(min(2.0, job.heartbeat))  # others are training the rest; wait in case one of them dies
@@ -191,23 +190,8 @@ def run_workers(job: QueueJob, memo: dict, progress: bool) -> list[int]:
             torch.set_num_threads(job.threads)
         work(job, memo, progress)
         return [os.getpid()]
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(replace(job, index=i), os.getpid()),
-                         name=f"genrebench-worker-{i}") for i in range(job.workers)]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            p.join()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # SIGTERM: each worker ends its run KILLED with a checkpoint and its ticket FAIL
-        for p in procs:
-            p.join(30)
-            if p.is_alive():  # stuck past the grace: it must not outlive the command
-                p.kill()
-                p.join()
-        raise
+    # SIGTERM on Ctrl-C: each worker ends its run KILLED with a checkpoint and its ticket FAIL.
+    procs = run_spawned(_worker_main, [(replace(job, index=i), os.getpid()) for i in range(job.workers)])
     failed = [p.name for p in procs if p.exitcode not in (0, None)]
     if failed:
         warnings.warn(f"worker(s) {', '.join(failed)} exited with an error; their tickets are retried by the "

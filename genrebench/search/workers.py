@@ -6,7 +6,6 @@ same loop runs in the driver's process, in a spawned process, or in another `gen
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 import warnings
@@ -18,6 +17,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from rich.console import Console
 
+from genrebench.children import run_spawned
 from genrebench.data import PreparedData, prepare_data
 from genrebench.metrics import fmt_si
 from genrebench.progress import duration, line
@@ -109,23 +109,8 @@ def run_workers(job: WorkerJob, prepared: PreparedData) -> None:
     if job.settings.workers <= 1:
         work(job, prepared)
         return
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(replace(job, index=i),), name=f"genrebench-worker-{i}")
-             for i in range(job.settings.workers)]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            p.join()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # SIGTERM: each worker ends its trial FAIL and its MLflow run KILLED
-        for p in procs:
-            p.join(30)
-            if p.is_alive():  # stuck past the grace: it must not outlive the study
-                p.kill()
-                p.join()
-        raise
+    # SIGTERM on Ctrl-C: each worker ends its trial FAIL and its MLflow run KILLED.
+    procs = run_spawned(_worker_main, [(replace(job, index=i),) for i in range(job.settings.workers)])
     failed = [p.name for p in procs if p.exitcode not in (0, None)]
     if failed:
         warnings.warn(f"worker(s) {', '.join(failed)} exited with an error; their trials are marked failed "
