@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +14,17 @@ import pytest
 import soundfile as sf
 
 SR = 22050
+
+# New SQLite MLflow stores are copies of one made once per MLflow version (tests/store_template/fast_store.py), in
+# this process and, through PYTHONPATH's sitecustomize, in every subprocess the tests start.
+STORE_TEMPLATE_DIR = Path(__file__).parent / "store_template"
+os.environ["GENREBENCH_TEST_STORE_TEMPLATE"] = str(
+    Path(tempfile.gettempdir()) / f"genrebench-test-store-{os.getuid()}" / f"mlflow-{version('mlflow')}.db")
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STORE_TEMPLATE_DIR), os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, str(STORE_TEMPLATE_DIR))
+import fast_store  # noqa: E402 - needs the folder on sys.path first
+
+fast_store.install()
 
 
 def tone(seconds: float, freq: float, sr: int = SR, amp: float = 0.5, seed: int = 0, channels: int = 1) -> np.ndarray:

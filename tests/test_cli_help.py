@@ -155,6 +155,12 @@ def test_start_up_imports_no_heavy_library_for_help_usage_errors_or_runs(cli, tm
     assert _imported_after(["run", "--help"], cli.cwd) == []
     assert _imported_after(["run", "baseline", "--epochs", "0"], cli.cwd) == []
     assert _imported_after(["run", "nosuch"], cli.cwd) == []
+    # A study's own checks come before its training stack (Optuna is light: its spaces and samplers are checked).
+    assert _imported_after(["study", "baseline", "--objectives", "test_track_acc"], cli.cwd) == ["optuna"]
+    # Reading commands check their store first: a missing or unreachable one is refused before any import.
+    for args in (["predict", "--run", "abc", "song.wav"], ["report", "baseline"], ["leaderboard"],
+                 ["evaluate", "abc"], ["report", "x", "--tracking-uri", "postgresql://u@127.0.0.1:1/db"]):
+        assert _imported_after(args, cli.cwd) == [], args
     # `runs` on a SQLite store reads its tables directly: not even mlflow.
     from mlflow import MlflowClient
 

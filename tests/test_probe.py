@@ -186,7 +186,7 @@ def test_a_module_that_breaks_the_api_is_named(tmp_path, tones, monkeypatch):
 
 def test_a_study_refuses_an_experiment_that_selects_inside_its_runs():
     from genrebench.search.job import StudySettings
-    from genrebench.search.study import load_study_job
+    from genrebench.search.validate import load_study_job
 
     with pytest.raises(UserError, match="select.grid chooses settings inside each run"):
         load_study_job("probe", StudySettings(), ["features.frontend=embedding:mel_stats"], True, None, RunOptions())
@@ -197,8 +197,8 @@ def test_done_when_probe_quick_on_the_built_in_set_beside_vgg_baseline(tmp_path)
     """The issue's check, as a user types it: `run probe --quick` with the built-in front-ends and with the test
     suite's HEAR module, `run baseline --quick`, then one report and the leaderboard (the cache hit of a second run
     is checked on smaller data above)."""
-    env = {"PYTHONPATH": str(HEAR_MODULES), "GENREBENCH_CACHE": str(tmp_path / "cache"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env = {"PYTHONPATH": os.pathsep.join([str(HEAR_MODULES), os.environ["PYTHONPATH"]]),
+           "GENREBENCH_CACHE": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     for args in (("run", "probe", "--quick"), ("run", "probe", "--quick", "--set", "features.frontend=hear:tinyhear"),
                  ("run", "baseline", "--quick")):
         res = subprocess.run([sys.executable, "-m", "genrebench", *args], capture_output=True, text=True,

@@ -9,7 +9,7 @@ import typer
 from genrebench import progress
 from genrebench.cli.options import CacheDirOpt, DataOpt, DeviceOpt, JsonOpt, TrackingOpt
 from genrebench.cli.printing import print_json, print_perturbations, print_robustness, say, warn
-from genrebench.store_urls import describe_store
+from genrebench.store_urls import describe_store, resolve_tracking_uri
 
 
 def evaluate_cmd(
@@ -37,6 +37,7 @@ def evaluate_cmd(
 
     specs = list(perturb or [])
     parse_specs(specs, suite)  # a typo fails here, before torch or mlflow is imported
+    resolve_tracking_uri(tracking_uri, must_exist=True)  # and so does a missing or unreachable store
     say(describe_store(tracking_uri))
     from genrebench.robustness import evaluate_run
 

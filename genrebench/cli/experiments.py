@@ -200,7 +200,7 @@ def study_cmd(
     one JSON object: {"study": ..., "runs": [...]}.
     """
     from genrebench.loader import RunOptions
-    from genrebench.search import StudySettings, load_study_job, run_study
+    from genrebench.search import StudySettings, load_study_job
 
     use_experiments_dir(experiments_dir)
     settings = StudySettings(space=space, n_trials=trials, timeout=timeout, study_name=study_name, storage=storage,
@@ -212,6 +212,8 @@ def study_cmd(
         raise UserError("--retrain-best: a study of several objectives has no single best trial; run the "
                         f"Pareto-optimal config you choose from {best_dir} with --seeds {seeds}")
     say(describe_store(tracking_uri))  # after validation, before anything creates the store's folder
+    from genrebench.search.study import run_study  # torch and MLflow: only once the input has passed its checks
+
     summary = run_study(job, progress=progress.enabled())
     if not as_json:
         print_study(summary)

@@ -10,6 +10,7 @@ import typer
 from genrebench.cli.options import JsonOpt, TrackingOpt
 from genrebench.cli.printing import print_file_errors, print_json, print_predictions
 from genrebench.errors import UserError
+from genrebench.store_urls import resolve_tracking_uri
 
 
 def predict_cmd(
@@ -28,10 +29,12 @@ def predict_cmd(
 
     A file it cannot classify gets an `error:` line on stderr; the others are still classified; exit code 2.
     """
-    from genrebench.predict import predict_paths
-
     if (run is None) == (model is None):
         raise UserError("predict needs exactly one of --run RUN_ID or --model PATH")
+    if run is not None:
+        resolve_tracking_uri(tracking_uri, must_exist=True)  # a missing or unreachable store before torch and mlflow
+    from genrebench.predict import predict_paths
+
     res = predict_paths(files, run_id=run, model_path=str(model) if model else None, tracking_uri=tracking_uri,
                         top_k=top)
     if as_json:

@@ -10,6 +10,7 @@ import typer
 from genrebench.cli.options import JsonOpt, TrackingOpt
 from genrebench.cli.printing import out, print_json, print_queues, print_run_list, warn
 from genrebench.errors import UserError
+from genrebench.store_urls import resolve_tracking_uri, sqlite_path
 
 
 def report_cmd(
@@ -27,11 +28,12 @@ def report_cmd(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Write reports/<name>/index.md and index.html from the tracked runs (MLflow only)."""
-    from genrebench.report import REPORTS_DIR, build_report, report_name
-
     experiments, runs = list(experiments or []), list(runs or [])
     if not (experiments or study or runs):
         raise UserError("report: name at least one experiment, --study NAME or --runs RUN_ID")
+    resolve_tracking_uri(tracking_uri, must_exist=True)  # a missing or unreachable store before mlflow and plots
+    from genrebench.report import REPORTS_DIR, build_report, report_name
+
     folder = out_dir or REPORTS_DIR / report_name(experiments, study, runs)
     res = build_report(experiments, study, runs or None, folder, tracking_uri, baseline=baseline,
                        embedding_map=embedding_map)
@@ -49,6 +51,7 @@ def leaderboard_cmd(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """One page over every experiment in the store: variants ranked by test track accuracy per dataset."""
+    resolve_tracking_uri(tracking_uri, must_exist=True)  # a missing or unreachable store before mlflow and plots
     from genrebench.report.leaderboard import build_leaderboard
 
     res = build_leaderboard(out_file, tracking_uri, ui_url.rstrip("/"))
@@ -87,8 +90,6 @@ def runs_cmd(
 
 
 def _print_queues(url: str, name: str | None, as_json: bool) -> None:
-    from genrebench.store_urls import sqlite_path
-
     db = sqlite_path(url if "://" in url else f"sqlite:///{Path(url).resolve()}")
     if db is not None and not db.exists():  # read-only: opening would create an empty database
         raise UserError(f"--queue {url}: no such database file {db}")
@@ -112,7 +113,6 @@ def ui_cmd(
     The URL is printed once the server answers. A server that ends on its own ends this command with its code.
     """
     from genrebench.cli.printing import error_line
-    from genrebench.store_urls import resolve_tracking_uri
     from genrebench.ui import check_port, serve
 
     if host not in ("127.0.0.1", "localhost", "::1"):
