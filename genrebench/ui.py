@@ -9,6 +9,7 @@ a line saying so.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import urllib.error
@@ -30,6 +31,16 @@ from genrebench.store_urls import redact_uri
 # MLflow imports and migrates the store before it listens: seconds, more on a large or remote store.
 HEALTH_TIMEOUT = 120.0
 _POLL = 0.25
+# MLflow's server imports a Starlette module its maintainers deprecated, and every server process says so at start:
+# lines the user can do nothing about. Only that message is silenced; the user's own PYTHONWARNINGS come after it,
+# so they still decide (the last matching filter wins).
+QUIET_SERVER_WARNINGS = "ignore:starlette.middleware.wsgi is deprecated"
+
+
+def server_env() -> dict[str, str]:
+    """The environment `mlflow ui` runs in: ours, less the deprecation lines above."""
+    own = os.environ.get("PYTHONWARNINGS")
+    return {**os.environ, "PYTHONWARNINGS": ",".join(filter(None, [QUIET_SERVER_WARNINGS, own]))}
 
 
 def check_port(host: str, port: int) -> None:
@@ -78,7 +89,7 @@ def serve(uri: str, host: str, port: int, open_browser: bool = False,
     url = url_of(host, port)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     with stop_on_signals():
-        server = OwnedGroup(cmd)
+        server = OwnedGroup(cmd, env=server_env())
         try:
             code = wait_healthy(server, url)
             answered = code is None
