@@ -18,19 +18,18 @@ from dataclasses import dataclass, field, replace
 import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
-from rich.console import Console
 
 from genrebench.children import run_spawned, watch_owner
 from genrebench.loader import RunOptions, Variant
 from genrebench.progress import duration, line
-from genrebench.runner import continue_run, data_for, sigterm_as_interrupt, train_run
+from genrebench.runner import continue_run, data_for, train_run
 from genrebench.runqueue import tickets as tq
 from genrebench.search import storage as store
-from genrebench.search.trial import heartbeat
+from genrebench.search.trial import heartbeat, record_failure
+from genrebench.search.workers import core_share, worker_process
 from genrebench.tracking.liveness import FAILURE_TAG
 from genrebench.tracking.tags import QUEUE_TAG, TICKET_TAG, WORKER_TAG
 
-err = Console(stderr=True)
 CHECKPOINT_TAG = "genrebench.checkpoint_epoch"
 DEAD = "worker stopped sending heartbeats; its ticket was retried"
 
@@ -69,9 +68,7 @@ def work(job: QueueJob, memo: dict | None = None, progress: bool = False) -> dic
     memo = {} if memo is None else memo
     ran: dict[str, int] = {}
     while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a dead worker's ticket -> FAIL + a retry ticket
+        store.fail_stale(study)  # a dead worker's ticket -> FAIL + a retry ticket
         trials = study.get_trials(deepcopy=False)
         trial_id = store.claim_first(storage, tq.current(trials))
         if trial_id is None:
@@ -104,10 +101,7 @@ def run_ticket(study: optuna.Study, storage: RDBStorage, trial_id: int, job: Que
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         except Exception as exc:  # noqa: BLE001 - one failed run must not end the queue
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            warnings.warn(f"ticket {ticket.index} ({ticket.label()}) failed: {type(exc).__name__}: {exc}",
-                          stacklevel=1)
+            record_failure(study, trial, exc, f"ticket {ticket.index} ({ticket.label()})")
             return TrialState.FAIL
     trial.set_user_attr(tq.ROW_ATTR, tq.row_attr(row))
     study.tell(trial, [float(row["test_track_acc"])])
@@ -166,18 +160,9 @@ def end_orphan(tracker, run_id: str) -> None:
 
 
 def _worker_main(job: QueueJob, owner: int) -> None:
-    """Entry point of a spawned worker: share the cores, end with the command, turn SIGTERM into Ctrl-C."""
-    import torch
-
+    """Entry point of a spawned queue worker: it also ends with the command that started it."""
     watch_owner(owner)  # the command was killed: stop too (the ticket goes stale and is retried elsewhere)
-    torch.set_num_threads(job.threads or max(1, (os.cpu_count() or 1) // max(1, job.workers)))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", highlight=False)
-    with sigterm_as_interrupt():
-        try:
-            work(job)
-        except KeyboardInterrupt:
-            raise SystemExit(130) from None
+    worker_process(job.threads or core_share(job.workers), lambda: work(job))
 
 
 def run_workers(job: QueueJob, memo: dict, progress: bool) -> list[int]:

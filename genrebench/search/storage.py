@@ -75,6 +75,13 @@ def make_storage(url: str, heartbeat: int = 30, retries: int = 2) -> RDBStorage:
                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from exc
 
 
+def fail_stale(study: optuna.Study) -> None:
+    """A dead worker's trial (no heartbeat for two intervals) -> FAIL, and the storage's callback adds its retry."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since 2.8
+        optuna.storages.fail_stale_trials(study)
+
+
 @contextmanager
 def storage_lock(url: str, name: str) -> Iterator[None]:
     """An exclusive lock on study `name` in storage `url`, held while a process creates or loads the study,

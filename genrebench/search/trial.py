@@ -114,6 +114,14 @@ def _fit_trial(trial: optuna.Trial, cfg: ExperimentConfig, prepared: PreparedDat
     return TrialState.COMPLETE, values
 
 
+def record_failure(study: optuna.Study, trial: optuna.Trial, exc: Exception, what: str) -> None:
+    """One failed trial (a study's trial or a queue's ticket): its error kept on it, FAIL told, one warning line;
+    the caller goes on with the next."""
+    trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+    study.tell(trial, state=TrialState.FAIL)
+    warnings.warn(f"{what} failed: {type(exc).__name__}: {exc}", stacklevel=2)
+
+
 def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tracker) -> TrialState:
     """Run one claimed ticket to its end and tell Optuna; a failure is recorded, never raised (bar Ctrl-C)."""
     trial = optuna.Trial(study, trial_id)
@@ -136,9 +144,7 @@ def run_trial(study: optuna.Study, storage, trial_id: int, ctx: TrialContext, tr
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         except Exception as exc:  # noqa: BLE001 - one bad trial must not end the study
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            warnings.warn(f"trial {trial.number} failed: {type(exc).__name__}: {exc}", stacklevel=1)
+            record_failure(study, trial, exc, f"trial {trial.number}")
             return TrialState.FAIL
     if state == TrialState.PRUNED:
         study.tell(trial, state=TrialState.PRUNED)

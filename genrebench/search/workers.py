@@ -10,6 +10,7 @@ import os
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 
 import optuna
@@ -73,9 +74,7 @@ def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]
                        job.objectives, job.bases, memo={data_key(job.cfg): prepared})
     ran: Counter = Counter()
     while job.deadline is None or time.time() < job.deadline:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a dead worker's trial -> FAIL + a retry ticket
+        tickets.fail_stale(study)  # a dead worker's trial -> FAIL + a retry ticket
         trial_id = tickets.claim(study, storage, s.n_trials)
         if trial_id is None:
             counts = tickets.progress_counts(study.get_trials(deepcopy=False), s.n_trials)
@@ -90,18 +89,29 @@ def work(job: WorkerJob, prepared: PreparedData | None = None) -> dict[str, int]
     return dict(ran)
 
 
-def _worker_main(job: WorkerJob) -> None:
-    """Entry point of a spawned worker: share the cores, turn SIGTERM into a clean interrupt."""
+def worker_process(threads: int, body: Callable[[], object]) -> None:
+    """What a spawned worker (a study's or a run queue's) does around `body`: its share of the cores, Optuna's own
+    lines off (ours say what happened), warnings as one line each, SIGTERM as Ctrl-C, and exit 130 on it."""
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, job.settings.workers)))
+    torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", highlight=False)
     with sigterm_as_interrupt():
         try:
-            work(job)
+            body()
         except KeyboardInterrupt:
             raise SystemExit(130) from None
+
+
+def core_share(workers: int) -> int:
+    """Threads per worker when `workers` share this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _worker_main(job: WorkerJob) -> None:
+    """Entry point of a spawned study worker."""
+    worker_process(core_share(job.settings.workers), lambda: work(job))
 
 
 def run_workers(job: WorkerJob, prepared: PreparedData) -> None:

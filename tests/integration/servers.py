@@ -68,6 +68,23 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait: float = 30.0) 
             proc.wait(10)
 
 
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    """A test's `finally` for the worker commands it started (each with its `log_file`): stop, close the logs."""
+    for p in procs:
+        stop(p, signal.SIGTERM, 30)
+        p.log_file.close()
+
+
+def check_only_the_killed_one_failed(procs: list[subprocess.Popen], killed_pid: int) -> list[subprocess.Popen]:
+    """Every worker command but the SIGKILLed one ended with exit 0 (else its log's tail is the message); those
+    survivors."""
+    survivors = [p for p in procs if p.pid != killed_pid]
+    for p in survivors:
+        assert p.returncode == 0, Path(p.log_file.name).read_text(errors="replace")[-4000:]
+    assert next(p for p in procs if p.pid == killed_pid).returncode == -signal.SIGKILL
+    return survivors
+
+
 def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
     """Poll `check()` until it returns a truthy value; fail naming `what` (and the process's log) otherwise."""
     deadline = time.monotonic() + timeout

@@ -23,7 +23,7 @@ import pytest
 from conftest import make_folder
 from mlflow import MlflowClient
 from optuna.trial import TrialState
-from servers import stop, wait_until
+from servers import check_only_the_killed_one_failed, stop_workers, wait_until
 
 from genrebench.runqueue import tickets as tq
 
@@ -94,14 +94,8 @@ def test_three_queue_workers_on_postgres_and_an_mlflow_server_finish_every_ticke
             p.wait(timeout=420)
         ended = time.monotonic()
     finally:
-        for p in procs:
-            stop(p, signal.SIGTERM, 30)
-            p.log_file.close()
-    logs = {p.pid: Path(p.log_file.name).read_text(errors="replace") for p in procs}
-    survivors = [p for p in procs if p.pid != killed_pid]
-    for p in survivors:
-        assert p.returncode == 0, logs[p.pid][-4000:]
-    assert by_pid[killed_pid].returncode == -signal.SIGKILL
+        stop_workers(procs)
+    survivors = check_only_the_killed_one_failed(procs, killed_pid)
 
     # Optuna: one queue; each of the 6 tickets COMPLETE; the killed ticket failed and a retry finished in its place.
     queues = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
